@@ -1,0 +1,236 @@
+/**
+ * Configuration, read once from the environment and validated. Nothing else in the code reads
+ * `process.env`: every module receives the part of {@link Config} it needs.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+/** Log levels understood by the structured logger. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  /** HTTP, WebSocket and SSE port. @default 4000 */
+  readonly port: number;
+  /** Interface to listen on. @default "127.0.0.1" */
+  readonly host: string;
+  /** `file:` URL of a SQLite database, or a `postgres://` / `postgresql://` URL. */
+  readonly databaseUrl: string;
+  /** Which database `databaseUrl` selects. */
+  readonly databaseProvider: "sqlite" | "postgresql";
+  /** Set: live events and cancel signals go through Redis, so several instances can serve. */
+  readonly redisUrl: string | undefined;
+  /** @default "info" */
+  readonly logLevel: LogLevel;
+  /** Node executions at once in this process. @default 64 */
+  readonly maxConcurrentNodes: number;
+  /** JSON file declaring the agents AGENT nodes can call. */
+  readonly agentsFile: string | undefined;
+  /** The agents of `agentsFile`, with their API keys read from the environment. */
+  readonly agents: readonly AgentConfig[];
+  /** Hosts the `http` action may reach besides public addresses. */
+  readonly httpActionAllowlist: readonly string[];
+  /** Size limits for pipeline definitions. */
+  readonly limits: DefinitionLimits;
+  /** Runs executed at once by this instance; more wait QUEUED for any instance. @default 256 */
+  readonly maxActiveRuns: number;
+  /** How long a run's lease lasts without a heartbeat before another instance may take it. */
+  readonly leaseMs: number;
+  /** On SIGTERM, how long running nodes may take to finish before their runs are handed over. */
+  readonly shutdownGraceMs: number;
+  /** This process's identity in run leases. */
+  readonly instanceId: string;
+}
+
+/** An agent reachable over an OpenAI-compatible chat-completions endpoint. */
+export interface AgentConfig {
+  readonly id: string;
+  readonly provider: "openai";
+  /** e.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
+  readonly baseUrl: string;
+  readonly model: string;
+  /** Read from the environment variable the file names in `apiKeyEnv`. */
+  readonly apiKey: string | undefined;
+  readonly systemPrompt: string | undefined;
+  readonly temperature: number | undefined;
+  readonly maxTokens: number | undefined;
+  /** Limit of one call. @default 60000 */
+  readonly timeoutMs: number;
+}
+
+export interface DefinitionLimits {
+  /** @default 10000 */
+  readonly maxNodes: number;
+  /** @default 50000 */
+  readonly maxEdges: number;
+  /** Largest JSON document accepted as a node's `config` or a run's `triggerData`, in bytes. @default 65536 */
+  readonly maxConfigBytes: number;
+  /** Deepest nesting of a JSON value. @default 32 */
+  readonly maxJsonDepth: number;
+  /** Largest HTTP request body, in bytes. @default 16 MiB */
+  readonly maxRequestBytes: number;
+}
+
+/** A configuration value that cannot be used; the message is one readable line. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "INVALID_CONFIG";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function databaseFrom(env: Env, cwd: string): Pick<Config, "databaseUrl" | "databaseProvider"> {
+  const raw = env.DATABASE_URL?.trim();
+  if (!raw) {
+    return {
+      databaseUrl: `file:${path.join(cwd, "data", "pipelines.db")}`,
+      databaseProvider: "sqlite",
+    };
+  }
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError(`DATABASE_URL is not a valid URL: "${raw}"`);
+    }
+    return { databaseUrl: raw, databaseProvider: "postgresql" };
+  }
+  if (raw.startsWith("file:")) {
+    const file = raw.slice("file:".length);
+    if (file === "") throw new ConfigError(`DATABASE_URL "file:" names no file`);
+    const absolute = file === ":memory:" ? file : path.resolve(cwd, file);
+    return { databaseUrl: `file:${absolute}`, databaseProvider: "sqlite" };
+  }
+  throw new ConfigError(
+    `DATABASE_URL must start with "file:" (SQLite) or "postgresql://" (PostgreSQL), got "${raw}"`,
+  );
+}
+
+function agentsFrom(file: string | undefined, env: Env): AgentConfig[] {
+  if (!file) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError(
+      `AGENTS_FILE "${file}" cannot be read as JSON: ${(error as Error).message}`,
+    );
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { agents?: unknown })?.agents;
+  if (!Array.isArray(list))
+    throw new ConfigError(`AGENTS_FILE "${file}" must hold {"agents": [...]} or an array`);
+  const seen = new Set<string>();
+  return list.map((raw, i) => {
+    const at = `AGENTS_FILE agent #${i + 1}`;
+    const a = (raw ?? {}) as Record<string, unknown>;
+    if (typeof a.id !== "string" || a.id === "") throw new ConfigError(`${at} needs an "id"`);
+    if (seen.has(a.id)) throw new ConfigError(`${at}: id "${a.id}" is declared twice`);
+    seen.add(a.id);
+    const provider = a.provider ?? "openai";
+    if (provider !== "openai")
+      throw new ConfigError(
+        `${at} ("${a.id}"): provider must be "openai", got "${String(provider)}"`,
+      );
+    if (typeof a.baseUrl !== "string" || !/^https?:\/\//.test(a.baseUrl)) {
+      throw new ConfigError(
+        `${at} ("${a.id}"): baseUrl must be an http(s) URL, got "${String(a.baseUrl)}"`,
+      );
+    }
+    if (typeof a.model !== "string" || a.model === "")
+      throw new ConfigError(`${at} ("${a.id}") needs a "model"`);
+    let apiKey: string | undefined;
+    if (a.apiKeyEnv !== undefined) {
+      if (typeof a.apiKeyEnv !== "string")
+        throw new ConfigError(`${at} ("${a.id}"): apiKeyEnv must name a variable`);
+      apiKey = env[a.apiKeyEnv];
+      if (!apiKey)
+        throw new ConfigError(`${at} ("${a.id}"): environment variable ${a.apiKeyEnv} is not set`);
+    }
+    const optionalNumber = (key: string) => {
+      const value = a[key];
+      if (value === undefined) return undefined;
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+        throw new ConfigError(
+          `${at} ("${a.id}"): ${key} must be a number ≥ 0, got ${JSON.stringify(value)}`,
+        );
+      }
+      return value;
+    };
+    return {
+      id: a.id,
+      provider: "openai",
+      baseUrl: a.baseUrl.replace(/\/+$/, ""),
+      model: a.model,
+      apiKey,
+      systemPrompt: typeof a.systemPrompt === "string" ? a.systemPrompt : undefined,
+      temperature: optionalNumber("temperature"),
+      maxTokens: optionalNumber("maxTokens"),
+      timeoutMs: optionalNumber("timeoutMs") ?? 60_000,
+    } satisfies AgentConfig;
+  });
+}
+
+/**
+ * Reads and validates the configuration.
+ * @throws {ConfigError} naming the variable and the bad value
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const logLevel = (env.LOG_LEVEL?.trim() || "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      `LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`,
+    );
+  }
+  const redisUrl = env.REDIS_URL?.trim() || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must start with "redis://" or "rediss://", got "${redisUrl}"`);
+  }
+  const host = env.HOST?.trim() || "127.0.0.1";
+  if (/\s|\//.test(host))
+    throw new ConfigError(`HOST must be a host name or address, got "${host}"`);
+  const allowlist = (env.HTTP_ACTION_ALLOWLIST ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  const agentsFile = env.AGENTS_FILE?.trim()
+    ? path.resolve(cwd, env.AGENTS_FILE.trim())
+    : undefined;
+  return {
+    port: int(env, "PORT", 4000, 0, 65535),
+    host,
+    ...databaseFrom(env, cwd),
+    redisUrl,
+    logLevel,
+    maxConcurrentNodes: int(env, "MAX_CONCURRENT_NODES", 64, 1, 100_000),
+    agentsFile,
+    agents: agentsFrom(agentsFile, env),
+    httpActionAllowlist: allowlist,
+    limits: {
+      maxNodes: int(env, "MAX_PIPELINE_NODES", 10_000, 1, 1_000_000),
+      maxEdges: int(env, "MAX_PIPELINE_EDGES", 50_000, 0, 5_000_000),
+      maxConfigBytes: int(env, "MAX_CONFIG_BYTES", 64 * 1024, 256, 64 * 1024 * 1024),
+      maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2, 1000),
+      maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    },
+    maxActiveRuns: int(env, "MAX_ACTIVE_RUNS", 256, 1, 1_000_000),
+    leaseMs: int(env, "RUN_LEASE_MS", 5_000, 500, 3_600_000),
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000),
+    instanceId:
+      env.INSTANCE_ID?.trim() || `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * Circuit breakers, one per pipeline node, shared by every run and instance and kept across
+ * restarts: their state is a database row, changed only by atomic read-modify-write.
+ *
+ * Why not cockatiel's CircuitBreakerPolicy (which the retries do use): its state lives in one
+ * process's memory. Several instances must agree on one breaker, so each transition below is a
+ * pure function applied inside the store's transaction (`Store.updateBreaker`).
+ *
+ * CLOSED --failureThreshold consecutive failed executions--> OPEN
+ * OPEN --recoveryTimeoutMs elapsed, next call becomes the trial--> HALF_OPEN
+ * HALF_OPEN --trial succeeds--> CLOSED;  --trial fails--> OPEN (timer restarts)
+ */
+import type { BreakerRecord, Store } from "../store/types.ts";
+import { BreakerOpenError } from "./errors.ts";
+
+export interface BreakerSettings {
+  readonly failureThreshold: number;
+  readonly recoveryTimeoutMs: number;
+}
+
+/**
+ * A trial whose instance died must not hold the breaker HALF_OPEN for ever: after this long
+ * another call may take the trial over.
+ */
+export const STALE_TRIAL_MS = 5 * 60_000;
+
+export type Admission =
+  | {
+      readonly admitted: true;
+      readonly trial: boolean;
+      /** Closed with no failures counted: a success has nothing to reset. */
+      readonly clean?: boolean;
+    }
+  | { readonly admitted: false; readonly error: BreakerOpenError };
+
+const closed = (pipelineId: string, nodeId: string, now: Date): BreakerRecord => ({
+  pipelineId,
+  nodeId,
+  state: "CLOSED",
+  failureCount: 0,
+  openedAt: null,
+  trialStartedAt: null,
+  updatedAt: now,
+});
+
+/** Whether a call may go ahead, and the row to write if the state moves (OPEN → HALF_OPEN). */
+export function admit(
+  current: BreakerRecord | null,
+  settings: BreakerSettings,
+  now: Date,
+): { admission: Admission; next: BreakerRecord | null } {
+  if (!current || current.state === "CLOSED")
+    return { admission: { admitted: true, trial: false }, next: null };
+  if (current.state === "OPEN") {
+    const until = new Date((current.openedAt?.getTime() ?? 0) + settings.recoveryTimeoutMs);
+    if (now < until) {
+      return {
+        admission: { admitted: false, error: new BreakerOpenError(current.nodeId, until) },
+        next: null,
+      };
+    }
+    return {
+      admission: { admitted: true, trial: true },
+      next: { ...current, state: "HALF_OPEN", trialStartedAt: now, updatedAt: now },
+    };
+  }
+  const trialAge = now.getTime() - (current.trialStartedAt?.getTime() ?? 0);
+  if (trialAge >= Math.max(STALE_TRIAL_MS, settings.recoveryTimeoutMs)) {
+    return {
+      admission: { admitted: true, trial: true },
+      next: { ...current, trialStartedAt: now, updatedAt: now },
+    };
+  }
+  return {
+    admission: { admitted: false, error: new BreakerOpenError(current.nodeId, null) },
+    next: null,
+  };
+}
+
+/** After a successful execution. `null`: nothing to write. */
+export function afterSuccess(
+  current: BreakerRecord | null,
+  trial: boolean,
+  now: Date,
+): BreakerRecord | null {
+  if (!current) return null;
+  if (current.state === "HALF_OPEN" && trial)
+    return closed(current.pipelineId, current.nodeId, now);
+  if (current.state === "CLOSED" && current.failureCount > 0)
+    return { ...current, failureCount: 0, updatedAt: now };
+  // A call admitted before the breaker opened that succeeds late proves little: leave it open.
+  return null;
+}
+
+/** After an execution failed (retries exhausted, or a non-retryable error). */
+export function afterFailure(
+  current: BreakerRecord | null,
+  trial: boolean,
+  settings: BreakerSettings,
+  now: Date,
+  key: { pipelineId: string; nodeId: string },
+): BreakerRecord {
+  const base = current ?? closed(key.pipelineId, key.nodeId, now);
+  const failureCount = base.failureCount + 1;
+  if (base.state === "HALF_OPEN" && trial) {
+    return {
+      ...base,
+      state: "OPEN",
+      failureCount,
+      openedAt: now,
+      trialStartedAt: null,
+      updatedAt: now,
+    };
+  }
+  if (base.state === "CLOSED" && failureCount >= settings.failureThreshold) {
+    return {
+      ...base,
+      state: "OPEN",
+      failureCount,
+      openedAt: now,
+      trialStartedAt: null,
+      updatedAt: now,
+    };
+  }
+  return { ...base, failureCount, updatedAt: now };
+}
+
+/** The trial was interrupted (cancel): undecided, so the next call may try again at once. */
+export function afterAbandon(
+  current: BreakerRecord | null,
+  trial: boolean,
+  now: Date,
+): BreakerRecord | null {
+  if (!current || !trial || current.state !== "HALF_OPEN") return null;
+  return { ...current, state: "OPEN", trialStartedAt: null, updatedAt: now };
+}
+
+/** The breakers of one store, with a clock that tests can replace. */
+export class BreakerGuard {
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async admit(pipelineId: string, nodeId: string, settings: BreakerSettings): Promise<Admission> {
+    // Most calls find the breaker closed: one plain read, no transaction.
+    const current = await this.store.getBreaker(pipelineId, nodeId);
+    if (!current || current.state === "CLOSED") {
+      return { admitted: true, trial: false, clean: !current || current.failureCount === 0 };
+    }
+    let admission!: Admission;
+    await this.store.updateBreaker(pipelineId, nodeId, (row) => {
+      const decision = admit(row, settings, this.now());
+      admission = decision.admission;
+      return decision.next;
+    });
+    return admission;
+  }
+
+  async succeeded(pipelineId: string, nodeId: string, trial: boolean): Promise<void> {
+    await this.store.updateBreaker(pipelineId, nodeId, (row) =>
+      afterSuccess(row, trial, this.now()),
+    );
+  }
+
+  async failed(
+    pipelineId: string,
+    nodeId: string,
+    trial: boolean,
+    settings: BreakerSettings,
+  ): Promise<BreakerRecord | null> {
+    return this.store.updateBreaker(pipelineId, nodeId, (row) =>
+      afterFailure(row, trial, settings, this.now(), { pipelineId, nodeId }),
+    );
+  }
+
+  async abandoned(pipelineId: string, nodeId: string, trial: boolean): Promise<void> {
+    if (!trial) return;
+    await this.store.updateBreaker(pipelineId, nodeId, (row) =>
+      afterAbandon(row, trial, this.now()),
+    );
+  }
+
+  /** Closes the breaker and clears its count. */
+  async reset(pipelineId: string, nodeId: string): Promise<BreakerRecord> {
+    const now = this.now();
+    return (await this.store.updateBreaker(pipelineId, nodeId, () =>
+      closed(pipelineId, nodeId, now),
+    ))!;
+  }
+}

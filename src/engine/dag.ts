@@ -1,0 +1,559 @@
+/**
+ * Pipeline graphs: validation (every rule, each with a stable code), the topological order the
+ * executor follows, and the compiled form it runs. No GraphQL, no storage.
+ */
+
+import {
+  EDGE_BRANCHES,
+  type EdgeDefinition,
+  type JsonObject,
+  NODE_TYPES,
+  type NodeDefinition,
+  type PipelineDefinition,
+} from "./definition.ts";
+import {
+  type CompiledExpression,
+  compileExpression,
+  type ExpressionContext,
+} from "./expressions.ts";
+
+/** Stable validation codes. Clients may switch on them; they never change meaning. */
+export const VALIDATION_CODES = {
+  INVALID_NAME: "pipeline name is empty or too long",
+  TOO_MANY_NODES: "more nodes than the configured limit",
+  TOO_MANY_EDGES: "more edges than the configured limit",
+  NO_NODES: "the pipeline has no nodes",
+  INVALID_NODE_ID:
+    "node id is empty, too long or has characters other than letters, digits, _ and -",
+  INVALID_NODE_TYPE: "node type is not one of the NodeType values",
+  DUPLICATE_NODE_ID: "two nodes share an id",
+  MISSING_TRIGGER: "no TRIGGER node",
+  TRIGGER_HAS_INPUT: "an edge leads into a TRIGGER node",
+  UNKNOWN_EDGE_NODE: "an edge names a node that does not exist",
+  SELF_LOOP: "an edge leads from a node to itself",
+  DUPLICATE_EDGE: "the same edge appears twice",
+  INVALID_BRANCH: "a branch on an edge whose source is not a CONDITION",
+  CYCLE: "the edges form a cycle",
+  UNREACHABLE_NODE: "no path leads from a TRIGGER to the node",
+  INVALID_CONFIG: "a node's config is not an object or too large",
+  MISSING_AGENT_ID: "an AGENT node has no config.agentId",
+  MISSING_TASK: "an AGENT node has no config.task",
+  MISSING_EXPRESSION: "a CONDITION node has no config.expression",
+  INVALID_EXPRESSION: "a CONDITION expression does not compile",
+  MISSING_ACTION: "an ACTION node has no config.action",
+  UNKNOWN_ACTION: "an ACTION node names an action that is not registered",
+  INVALID_ACTION_CONFIG: "an action's own settings are wrong",
+  INVALID_DELAY: "a DELAY's config.seconds is missing, negative or too long",
+  INVALID_RETRY: "retry settings out of range",
+  INVALID_TIMEOUT: "timeoutMs out of range",
+  INVALID_BREAKER: "breaker settings out of range",
+  INVALID_SETTING: "a pipeline setting out of range",
+} as const;
+export type ValidationCode = keyof typeof VALIDATION_CODES;
+
+export interface ValidationError {
+  readonly code: ValidationCode;
+  readonly message: string;
+  readonly nodeId?: string;
+}
+
+/** Actions known to the validator; the registry in nodes/actions.ts is one. */
+export interface ActionCatalog {
+  has(name: string): boolean;
+  /** Problems with an action's settings, as readable sentences; empty when they are fine. */
+  check(name: string, config: JsonObject): readonly string[];
+}
+
+export interface ValidationOptions {
+  /** @default 10000 */
+  readonly maxNodes?: number;
+  /** @default 50000 */
+  readonly maxEdges?: number;
+  /** Largest node config in bytes of JSON. @default 65536 */
+  readonly maxConfigBytes?: number;
+  /** Without a catalog only the built-in `http` and `log` actions are known. */
+  readonly actions?: ActionCatalog;
+}
+
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const MAX_NAME_LENGTH = 200;
+const MAX_DELAY_SECONDS = 7 * 24 * 3600;
+const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
+const MAX_ATTEMPTS = 100;
+
+const builtinActions: ActionCatalog = {
+  has: (name) => name === "http" || name === "log",
+  check: () => [],
+};
+
+/** A validated pipeline in the form the executor runs. */
+export interface CompiledPipeline {
+  readonly definition: PipelineDefinition;
+  readonly nodes: ReadonlyMap<string, NodeDefinition>;
+  /** Topological order; ties keep definition order. */
+  readonly order: readonly string[];
+  readonly outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>;
+  readonly incoming: ReadonlyMap<string, readonly EdgeDefinition[]>;
+  readonly conditions: ReadonlyMap<string, CompiledExpression>;
+}
+
+export type CompileOutcome =
+  | { readonly valid: true; readonly pipeline: CompiledPipeline; readonly errors: readonly [] }
+  | { readonly valid: false; readonly errors: readonly ValidationError[] };
+
+function isPlainObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isWhole(value: unknown, min: number, max: number): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
+}
+
+function edgeKey(edge: EdgeDefinition): string {
+  return `${edge.source}\u0000${edge.target}\u0000${edge.branch ?? ""}`;
+}
+
+function describeEdge(edge: EdgeDefinition): string {
+  return `"${edge.source}" → "${edge.target}"${edge.branch ? ` (${edge.branch})` : ""}`;
+}
+
+/**
+ * Kahn's algorithm over the given adjacency. Returns the order and the nodes left over, which
+ * are exactly those on or behind a cycle.
+ */
+export function topologicalOrder(
+  ids: readonly string[],
+  outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>,
+): { order: string[]; remaining: string[] } {
+  const indegree = new Map<string, number>(ids.map((id) => [id, 0]));
+  for (const id of ids) {
+    for (const edge of outgoing.get(id) ?? []) {
+      indegree.set(edge.target, (indegree.get(edge.target) ?? 0) + 1);
+    }
+  }
+  const queue = ids.filter((id) => indegree.get(id) === 0);
+  const order: string[] = [];
+  for (let head = 0; head < queue.length; head++) {
+    const id = queue[head]!;
+    order.push(id);
+    for (const edge of outgoing.get(id) ?? []) {
+      const left = indegree.get(edge.target)! - 1;
+      indegree.set(edge.target, left);
+      if (left === 0) queue.push(edge.target);
+    }
+  }
+  const placed = new Set(order);
+  return { order, remaining: ids.filter((id) => !placed.has(id)) };
+}
+
+/**
+ * Finds the cycles among `candidates` (the nodes Kahn's algorithm could not place): one per
+ * strongly connected component (Tarjan), listed in edge order and closed on its first node.
+ * Iterative, so a 10,000-node chain cannot overflow the stack.
+ */
+export function findCycles(
+  candidates: readonly string[],
+  outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>,
+): string[][] {
+  const inSet = new Set(candidates);
+  const successors = (id: string) =>
+    (outgoing.get(id) ?? []).map((edge) => edge.target).filter((target) => inSet.has(target));
+  const index = new Map<string, number>();
+  const lowlink = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  let counter = 0;
+  for (const root of candidates) {
+    if (index.has(root)) continue;
+    const work: { id: string; next: string[]; at: number }[] = [];
+    const open = (id: string) => {
+      index.set(id, counter);
+      lowlink.set(id, counter);
+      counter++;
+      stack.push(id);
+      onStack.add(id);
+      work.push({ id, next: successors(id), at: 0 });
+    };
+    open(root);
+    while (work.length > 0) {
+      const frame = work[work.length - 1]!;
+      if (frame.at < frame.next.length) {
+        const target = frame.next[frame.at++]!;
+        if (!index.has(target)) open(target);
+        else if (onStack.has(target)) {
+          lowlink.set(frame.id, Math.min(lowlink.get(frame.id)!, index.get(target)!));
+        }
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent) lowlink.set(parent.id, Math.min(lowlink.get(parent.id)!, lowlink.get(frame.id)!));
+      if (lowlink.get(frame.id) === index.get(frame.id)) {
+        const component: string[] = [];
+        let member: string;
+        do {
+          member = stack.pop()!;
+          onStack.delete(member);
+          component.push(member);
+        } while (member !== frame.id);
+        if (component.length > 1) components.push(component);
+      }
+    }
+  }
+  // In a strongly connected component every node has a successor inside it, so walking
+  // forward from its earliest node must come back to a node already on the walk.
+  const order = new Map(candidates.map((id, i) => [id, i]));
+  return components
+    .map((component) => {
+      const members = new Set(component);
+      const start = component.reduce((a, b) => (order.get(a)! <= order.get(b)! ? a : b));
+      const walk: string[] = [];
+      const seen = new Map<string, number>();
+      let current = start;
+      while (!seen.has(current)) {
+        seen.set(current, walk.length);
+        walk.push(current);
+        current = successors(current).find((target) => members.has(target))!;
+      }
+      const cycle = walk.slice(seen.get(current));
+      return [...cycle, cycle[0]!];
+    })
+    .sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
+}
+
+function checkNodeConfig(
+  node: NodeDefinition,
+  definition: PipelineDefinition,
+  actions: ActionCatalog,
+  conditions: Map<string, CompiledExpression>,
+  report: (code: ValidationCode, message: string) => void,
+): void {
+  const config = node.config;
+  const at = `node "${node.id}"`;
+  switch (node.type) {
+    case "AGENT":
+      if (typeof config.agentId !== "string" || config.agentId.trim() === "") {
+        report("MISSING_AGENT_ID", `${at}: AGENT needs config.agentId (a non-empty string)`);
+      }
+      if (typeof config.task !== "string" || config.task.trim() === "") {
+        report("MISSING_TASK", `${at}: AGENT needs config.task (a non-empty string)`);
+      }
+      break;
+    case "CONDITION": {
+      if (typeof config.expression !== "string") {
+        report("MISSING_EXPRESSION", `${at}: CONDITION needs config.expression (a CEL string)`);
+        break;
+      }
+      const compiled = compileExpression(config.expression);
+      if (compiled.ok) conditions.set(node.id, compiled.expression);
+      else report("INVALID_EXPRESSION", `${at}: expression does not compile: ${compiled.message}`);
+      break;
+    }
+    case "ACTION": {
+      if (typeof config.action !== "string" || config.action === "") {
+        report("MISSING_ACTION", `${at}: ACTION needs config.action (e.g. "http" or "log")`);
+      } else if (!actions.has(config.action)) {
+        report("UNKNOWN_ACTION", `${at}: unknown action "${config.action}"`);
+      } else {
+        for (const problem of actions.check(config.action, config)) {
+          report("INVALID_ACTION_CONFIG", `${at}: ${problem}`);
+        }
+      }
+      break;
+    }
+    case "DELAY": {
+      const seconds = config.seconds;
+      if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+        report("INVALID_DELAY", `${at}: DELAY needs config.seconds, a number ≥ 0`);
+      } else if (seconds > MAX_DELAY_SECONDS) {
+        report(
+          "INVALID_DELAY",
+          `${at}: delay of ${seconds} s is longer than ${MAX_DELAY_SECONDS} s`,
+        );
+      } else if (seconds > definition.timeoutSeconds) {
+        report(
+          "INVALID_DELAY",
+          `${at}: delay of ${seconds} s is longer than the pipeline's timeout of ${definition.timeoutSeconds} s`,
+        );
+      }
+      break;
+    }
+    case "TRIGGER":
+    case "PARALLEL":
+      break;
+  }
+}
+
+function checkNodePolicies(
+  node: NodeDefinition,
+  report: (code: ValidationCode, message: string) => void,
+): void {
+  const at = `node "${node.id}"`;
+  const retry = node.retry;
+  if (retry) {
+    if (retry.maxAttempts != null && !isWhole(retry.maxAttempts, 1, MAX_ATTEMPTS)) {
+      report(
+        "INVALID_RETRY",
+        `${at}: retry.maxAttempts must be 1 to ${MAX_ATTEMPTS}, got ${retry.maxAttempts}`,
+      );
+    }
+    for (const field of ["initialDelayMs", "maxDelayMs"] as const) {
+      const value = retry[field];
+      if (value != null && !isWhole(value, 0, MAX_TIMEOUT_MS)) {
+        report(
+          "INVALID_RETRY",
+          `${at}: retry.${field} must be 0 to ${MAX_TIMEOUT_MS}, got ${value}`,
+        );
+      }
+    }
+    if (
+      retry.initialDelayMs != null &&
+      retry.maxDelayMs != null &&
+      retry.initialDelayMs > retry.maxDelayMs
+    ) {
+      report(
+        "INVALID_RETRY",
+        `${at}: retry.initialDelayMs (${retry.initialDelayMs}) is above retry.maxDelayMs (${retry.maxDelayMs})`,
+      );
+    }
+  }
+  if (node.timeoutMs != null && !isWhole(node.timeoutMs, 1, MAX_TIMEOUT_MS)) {
+    report(
+      "INVALID_TIMEOUT",
+      `${at}: timeoutMs must be 1 to ${MAX_TIMEOUT_MS}, got ${node.timeoutMs}`,
+    );
+  }
+  if (node.breaker) checkBreaker(node.breaker, `${at}: breaker`, report);
+}
+
+function checkBreaker(
+  breaker: { failureThreshold?: number | null; recoveryTimeoutMs?: number | null },
+  at: string,
+  report: (code: ValidationCode, message: string) => void,
+): void {
+  if (breaker.failureThreshold != null && !isWhole(breaker.failureThreshold, 1, 10_000)) {
+    report(
+      "INVALID_BREAKER",
+      `${at}.failureThreshold must be 1 to 10000, got ${breaker.failureThreshold}`,
+    );
+  }
+  if (breaker.recoveryTimeoutMs != null && !isWhole(breaker.recoveryTimeoutMs, 0, MAX_TIMEOUT_MS)) {
+    report(
+      "INVALID_BREAKER",
+      `${at}.recoveryTimeoutMs must be 0 to ${MAX_TIMEOUT_MS}, got ${breaker.recoveryTimeoutMs}`,
+    );
+  }
+}
+
+/**
+ * Validates a definition and, when it is valid, compiles it. Every problem is reported, not
+ * only the first; the order of errors follows the order of the rules above.
+ */
+export function compilePipeline(
+  definition: PipelineDefinition,
+  options: ValidationOptions = {},
+): CompileOutcome {
+  const maxNodes = options.maxNodes ?? 10_000;
+  const maxEdges = options.maxEdges ?? 50_000;
+  const maxConfigBytes = options.maxConfigBytes ?? 64 * 1024;
+  const actions = options.actions ?? builtinActions;
+  const errors: ValidationError[] = [];
+  const report = (code: ValidationCode, message: string, nodeId?: string) =>
+    errors.push(nodeId === undefined ? { code, message } : { code, message, nodeId });
+
+  if (
+    typeof definition.name !== "string" ||
+    !definition.name.trim() ||
+    definition.name.length > MAX_NAME_LENGTH
+  ) {
+    report("INVALID_NAME", `pipeline name must be 1 to ${MAX_NAME_LENGTH} characters`);
+  }
+  if (!isWhole(definition.maxRetriesPerNode, 1, MAX_ATTEMPTS)) {
+    report(
+      "INVALID_SETTING",
+      `maxRetriesPerNode must be 1 to ${MAX_ATTEMPTS}, got ${definition.maxRetriesPerNode}`,
+    );
+  }
+  if (!isWhole(definition.timeoutSeconds, 1, 30 * 24 * 3600)) {
+    report(
+      "INVALID_SETTING",
+      `timeoutSeconds must be 1 to ${30 * 24 * 3600}, got ${definition.timeoutSeconds}`,
+    );
+  }
+  if (definition.maxConcurrency != null && !isWhole(definition.maxConcurrency, 1, 100_000)) {
+    report(
+      "INVALID_SETTING",
+      `maxConcurrency must be 1 to 100000, got ${definition.maxConcurrency}`,
+    );
+  }
+  checkBreaker(definition.breaker, "breaker", report);
+
+  // Size first: past the limits nothing else is looked at, so a huge document costs little.
+  if (definition.nodes.length > maxNodes) {
+    report("TOO_MANY_NODES", `${definition.nodes.length} nodes; the limit is ${maxNodes}`);
+  }
+  if (definition.edges.length > maxEdges) {
+    report("TOO_MANY_EDGES", `${definition.edges.length} edges; the limit is ${maxEdges}`);
+  }
+  if (errors.some((e) => e.code === "TOO_MANY_NODES" || e.code === "TOO_MANY_EDGES")) {
+    return { valid: false, errors };
+  }
+  if (definition.nodes.length === 0) report("NO_NODES", "the pipeline has no nodes");
+
+  const nodes = new Map<string, NodeDefinition>();
+  const conditions = new Map<string, CompiledExpression>();
+  for (const node of definition.nodes) {
+    const nodeReport = (code: ValidationCode, message: string) => report(code, message, node.id);
+    if (typeof node.id !== "string" || !NODE_ID_PATTERN.test(node.id)) {
+      report(
+        "INVALID_NODE_ID",
+        `node id "${String(node.id).slice(0, 140)}" must be 1 to 128 letters, digits, _ or -`,
+      );
+      continue;
+    }
+    if (nodes.has(node.id)) {
+      nodeReport("DUPLICATE_NODE_ID", `node id "${node.id}" is used more than once`);
+      continue;
+    }
+    nodes.set(node.id, node);
+    if (!NODE_TYPES.includes(node.type)) {
+      nodeReport("INVALID_NODE_TYPE", `node "${node.id}": unknown type "${String(node.type)}"`);
+      continue;
+    }
+    if (!isPlainObject(node.config)) {
+      nodeReport("INVALID_CONFIG", `node "${node.id}": config must be a JSON object`);
+      continue;
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(node.config));
+    if (bytes > maxConfigBytes) {
+      nodeReport(
+        "INVALID_CONFIG",
+        `node "${node.id}": config is ${bytes} bytes; the limit is ${maxConfigBytes}`,
+      );
+      continue;
+    }
+    checkNodeConfig(node, definition, actions, conditions, nodeReport);
+    checkNodePolicies(node, nodeReport);
+  }
+  const triggers = [...nodes.values()].filter((node) => node.type === "TRIGGER");
+  if (nodes.size > 0 && triggers.length === 0) {
+    report("MISSING_TRIGGER", "the pipeline needs at least one TRIGGER node");
+  }
+
+  const outgoing = new Map<string, EdgeDefinition[]>([...nodes.keys()].map((id) => [id, []]));
+  const incoming = new Map<string, EdgeDefinition[]>([...nodes.keys()].map((id) => [id, []]));
+  const seenEdges = new Set<string>();
+  for (const raw of definition.edges) {
+    const source = nodes.get(raw.source);
+    const target = nodes.get(raw.target);
+    if (!source || !target) {
+      const missing = [!source ? raw.source : null, !target ? raw.target : null].filter(
+        (id) => id !== null,
+      );
+      report(
+        "UNKNOWN_EDGE_NODE",
+        `edge ${describeEdge(raw)} names unknown node${missing.length > 1 ? "s" : ""} ${missing.map((id) => `"${id}"`).join(" and ")}`,
+        source ? raw.target : raw.source,
+      );
+      continue;
+    }
+    if (raw.source === raw.target) {
+      report(
+        "SELF_LOOP",
+        `edge ${describeEdge(raw)} leads from node "${raw.source}" to itself`,
+        raw.source,
+      );
+      continue;
+    }
+    if (raw.branch != null && !EDGE_BRANCHES.includes(raw.branch)) {
+      report(
+        "INVALID_BRANCH",
+        `edge ${describeEdge(raw)}: unknown branch "${String(raw.branch)}"`,
+        raw.source,
+      );
+      continue;
+    }
+    if (raw.branch != null && source.type !== "CONDITION") {
+      report(
+        "INVALID_BRANCH",
+        `edge ${describeEdge(raw)} has a branch but "${raw.source}" is a ${source.type}, not a CONDITION`,
+        raw.source,
+      );
+      continue;
+    }
+    // Out of a CONDITION an edge without a branch follows TRUE; normalise so TRUE and unset
+    // count as the same edge.
+    const edge: EdgeDefinition =
+      source.type === "CONDITION"
+        ? { source: raw.source, target: raw.target, branch: raw.branch ?? "TRUE" }
+        : { source: raw.source, target: raw.target };
+    const key = edgeKey(edge);
+    if (seenEdges.has(key)) {
+      report("DUPLICATE_EDGE", `edge ${describeEdge(edge)} appears more than once`, raw.source);
+      continue;
+    }
+    seenEdges.add(key);
+    if (target.type === "TRIGGER") {
+      report(
+        "TRIGGER_HAS_INPUT",
+        `edge ${describeEdge(edge)} leads into TRIGGER "${raw.target}"`,
+        raw.target,
+      );
+      continue;
+    }
+    outgoing.get(edge.source)!.push(edge);
+    incoming.get(edge.target)!.push(edge);
+  }
+
+  const ids = [...nodes.keys()];
+  const { order, remaining } = topologicalOrder(ids, outgoing);
+  for (const cycle of findCycles(remaining, outgoing)) {
+    report("CYCLE", `cycle: ${cycle.map((id) => `"${id}"`).join(" → ")}`, cycle[0]);
+  }
+
+  // Reachability from the triggers (cycles included: a node on a cycle may still be reachable).
+  const reached = new Set<string>();
+  const stack = triggers.map((node) => node.id);
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (reached.has(id)) continue;
+    reached.add(id);
+    for (const edge of outgoing.get(id) ?? []) stack.push(edge.target);
+  }
+  if (triggers.length > 0) {
+    for (const id of ids) {
+      if (!reached.has(id))
+        report("UNREACHABLE_NODE", `node "${id}" cannot be reached from a TRIGGER`, id);
+    }
+  }
+
+  if (errors.length > 0) return { valid: false, errors };
+  return {
+    valid: true,
+    errors: [],
+    pipeline: { definition, nodes, order, outgoing, incoming, conditions },
+  };
+}
+
+/** Validation only. */
+export function validatePipeline(
+  definition: PipelineDefinition,
+  options?: ValidationOptions,
+): readonly ValidationError[] {
+  return compilePipeline(definition, options).errors;
+}
+
+/** Formats errors the way a FAILED run of an invalid pipeline reports them. */
+export function validationFailureMessage(errors: readonly ValidationError[]): string {
+  return `Validation failed: ${errors.map((e) => `[${e.code}] ${e.message}`).join("; ")}`;
+}
+
+/** The variables a CONDITION sees. `input` is the output of the sole live predecessor. */
+export function expressionContext(
+  inputs: Readonly<Record<string, unknown>>,
+  trigger: unknown,
+): ExpressionContext {
+  const keys = Object.keys(inputs);
+  return { inputs, input: keys.length === 1 ? inputs[keys[0]!] : null, trigger: trigger ?? null };
+}

@@ -1,0 +1,387 @@
+/**
+ * The engine of one instance: starts runs, executes the runs it owns, hands them over.
+ *
+ * Ownership: a run is executed by the instance holding its lease (PipelineRun.ownerId and
+ * leaseExpiresAt), renewed every `leaseMs / 3`. An instance that stops renewing (killed, cut
+ * off) loses its runs when the lease expires, and whichever instance polls next takes them and
+ * resumes them from their stored state. An instance that finds its lease gone stops at once
+ * and writes nothing more for that run.
+ *
+ * Why our own lease rather than pg-boss or BullMQ: the same code must work on the embedded
+ * SQLite default (no PostgreSQL, no Redis), and the run row is already the state a queue job
+ * would duplicate; a lease on it is one conditional UPDATE, atomic on both databases.
+ */
+import PQueue from "p-queue";
+import type { Logger } from "pino";
+import { assertJsonWithinLimits, BadInputError, NotFoundError } from "../errors.ts";
+import type { BreakerRecord, RunEventRecord, RunRecord, Store } from "../store/types.ts";
+import { BreakerGuard } from "./breaker.ts";
+import {
+  type CompiledPipeline,
+  compilePipeline,
+  type ValidationOptions,
+  validationFailureMessage,
+} from "./dag.ts";
+import { BREAKER_NODE_TYPES, type JsonValue, type NodeType } from "./definition.ts";
+import type { EventBus } from "./events.ts";
+import { ActionRegistry } from "./nodes/actions.ts";
+import { AgentRegistry } from "./nodes/agents.ts";
+import {
+  conditionHandler,
+  delayHandler,
+  parallelHandler,
+  triggerHandler,
+} from "./nodes/builtin.ts";
+import type { NodeHandler } from "./nodes/types.ts";
+import { RunExecution } from "./run-execution.ts";
+import { runEventStream } from "./stream.ts";
+import { isTerminalRunStatus } from "./types.ts";
+import { RunWriter } from "./writer.ts";
+
+export interface EngineOptions {
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly logger: Logger;
+  readonly instanceId: string;
+  /** Node executions at once in this process. @default 64 */
+  readonly maxConcurrentNodes?: number;
+  /** Runs this instance executes at once. @default 256 */
+  readonly maxActiveRuns?: number;
+  /** Lease length; renewed every third of it. @default 5000 */
+  readonly leaseMs?: number;
+  /** How often to look for runs to take (queued, or orphaned by a dead instance). @default 500 */
+  readonly pollMs?: number;
+  readonly validation?: Omit<ValidationOptions, "actions">;
+  readonly httpAllowlist?: readonly string[];
+  readonly agents?: ConstructorParameters<typeof AgentRegistry>[0];
+  /** Limits for `triggerData`. */
+  readonly jsonLimits?: { readonly maxJsonDepth: number; readonly maxConfigBytes: number };
+}
+
+/** How long `cancelRun` waits for another instance to confirm the cancel. */
+const REMOTE_CANCEL_WAIT_MS = 3000;
+
+export class Engine {
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly actions: ActionRegistry;
+  readonly agents: AgentRegistry;
+  readonly breakers: BreakerGuard;
+  readonly instanceId: string;
+  readonly #options: EngineOptions;
+  readonly #logger: Logger;
+  readonly #queue: PQueue;
+  readonly #writer: RunWriter;
+  readonly #handlers: Record<NodeType, NodeHandler>;
+  readonly #active = new Map<string, RunExecution>();
+  readonly #leaseMs: number;
+  #timers: NodeJS.Timeout[] = [];
+  #unsubscribeCancel: (() => void) | undefined;
+  #running = false;
+  #stopping = false;
+  #claiming = false;
+
+  constructor(options: EngineOptions) {
+    this.#options = options;
+    this.store = options.store;
+    this.bus = options.bus;
+    this.instanceId = options.instanceId;
+    this.#logger = options.logger;
+    this.#leaseMs = options.leaseMs ?? 5000;
+    this.#queue = new PQueue({ concurrency: options.maxConcurrentNodes ?? 64 });
+    this.#writer = new RunWriter({
+      store: options.store,
+      bus: options.bus,
+      logger: options.logger,
+    });
+    this.breakers = new BreakerGuard(options.store);
+    this.actions = new ActionRegistry({ httpAllowlist: options.httpAllowlist ?? [] });
+    this.agents = new AgentRegistry(options.agents ?? []);
+    this.#handlers = {
+      TRIGGER: triggerHandler,
+      PARALLEL: parallelHandler,
+      CONDITION: conditionHandler,
+      DELAY: delayHandler,
+      ACTION: this.actions.handler,
+      AGENT: this.agents.handler,
+    };
+  }
+
+  /** Runs this instance is executing now. */
+  get activeRuns(): number {
+    return this.#active.size;
+  }
+
+  /** Node executions queued or under way in this process. */
+  get queuedNodes(): number {
+    return this.#queue.size + this.#queue.pending;
+  }
+
+  compile(definition: CompiledPipeline["definition"]) {
+    return compilePipeline(definition, { ...this.#options.validation, actions: this.actions });
+  }
+
+  /** Begins taking runs (queued ones, and those of dead instances) and renewing leases. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#unsubscribeCancel = this.bus.onCancel((runId) => this.#active.get(runId)?.cancel());
+    const every = (ms: number, task: () => Promise<unknown>) => {
+      const timer = setInterval(() => {
+        task().catch((error: unknown) =>
+          this.#logger.error({ err: error }, "engine background task failed"),
+        );
+      }, ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(this.#options.pollMs ?? 500, () => this.#claim());
+    every(Math.max(100, Math.floor(this.#leaseMs / 3)), () => this.#heartbeat());
+    void this.#claim().catch((error: unknown) =>
+      this.#logger.error({ err: error }, "could not claim runs"),
+    );
+  }
+
+  #lease(now = new Date()) {
+    return { ownerId: this.instanceId, now, leaseUntil: new Date(now.getTime() + this.#leaseMs) };
+  }
+
+  async #claim(): Promise<void> {
+    if (!this.#running || this.#stopping || this.#claiming) return;
+    this.#claiming = true;
+    try {
+      const capacity = (this.#options.maxActiveRuns ?? 256) - this.#active.size;
+      if (capacity <= 0) return;
+      for (const run of await this.store.claimRuns(capacity, this.#lease()))
+        await this.#execute(run);
+    } finally {
+      this.#claiming = false;
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    const ids = [...this.#active.keys()];
+    if (ids.length === 0 || this.#stopping) return;
+    const held = new Set(await this.store.renewLeases(ids, this.#lease()));
+    for (const id of ids) {
+      const execution = this.#active.get(id);
+      if (!held.has(id) && execution && !execution.ended) {
+        this.#logger.warn(
+          { runId: id },
+          "lease lost: another instance owns the run now; stopping here",
+        );
+        execution.abandon(true);
+      }
+    }
+    // Without Redis a cancel made on another instance arrives only through the database.
+    for (const id of await this.store.cancelRequested(ids)) this.#active.get(id)?.cancel();
+  }
+
+  /** Starts executing a run this instance has just claimed. */
+  async #execute(run: RunRecord): Promise<void> {
+    if (this.#active.has(run.id)) return;
+    const outcome = this.compile(run.definition);
+    const resume =
+      run.status === "RUNNING"
+        ? {
+            nodeRuns: (await this.store.getNodeRuns([run.id])).get(run.id) ?? [],
+            lastSeq: await this.store.lastSeq(run.id),
+          }
+        : undefined;
+    const services = {
+      writer: this.#writer,
+      breakers: this.breakers,
+      handlers: this.#handlers,
+      queue: this.#queue,
+      logger: this.#logger,
+      createRunQueue: (concurrency: number) => new PQueue({ concurrency }),
+    };
+    const compiled: CompiledPipeline = outcome.valid
+      ? outcome.pipeline
+      : {
+          definition: run.definition,
+          nodes: new Map(),
+          order: [],
+          outgoing: new Map(),
+          incoming: new Map(),
+          conditions: new Map(),
+        };
+    const execution = new RunExecution(run, compiled, services, resume);
+    this.#active.set(run.id, execution);
+    execution.done.then(
+      () => this.#active.delete(run.id),
+      () => this.#active.delete(run.id),
+    );
+    if (!outcome.valid)
+      execution.finishUnstarted("FAILED", validationFailureMessage(outcome.errors));
+    else if (run.cancelRequested) execution.finishUnstarted("CANCELLED", "cancelled by request");
+    else execution.start();
+  }
+
+  /**
+   * Creates a run and starts it here if this instance has room (otherwise it waits QUEUED for
+   * any instance). Returns at once; the run goes on in the background. A pipeline that does not
+   * validate gets a FAILED run whose error starts "Validation failed:".
+   */
+  async runPipeline(pipelineId: string, triggerData: JsonValue = null): Promise<RunRecord> {
+    if (this.#options.jsonLimits)
+      assertJsonWithinLimits(triggerData, this.#options.jsonLimits, "triggerData");
+    const [pipeline] = await this.store.getPipelines([pipelineId]);
+    if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
+    const outcome = this.compile(pipeline.definition);
+    const base = {
+      pipelineId,
+      pipelineVersion: pipeline.version,
+      triggerData,
+      definition: pipeline.definition,
+    };
+    if (!outcome.valid) {
+      const now = new Date();
+      const error = validationFailureMessage(outcome.errors);
+      return this.store.createRun(
+        { ...base, status: "FAILED", error, startedAt: now, completedAt: now },
+        [
+          {
+            seq: 1,
+            type: "RUN_STARTED",
+            nodeId: null,
+            attempt: null,
+            at: now,
+            data: {
+              pipelineId,
+              pipelineVersion: pipeline.version,
+              nodeCount: pipeline.definition.nodes.length,
+            },
+          },
+          { seq: 2, type: "RUN_FAILED", nodeId: null, attempt: null, at: now, data: { error } },
+        ],
+      );
+    }
+    const run = await this.store.createRun(
+      { ...base, status: "QUEUED", error: null, startedAt: null, completedAt: null },
+      [],
+    );
+    if (
+      !this.#running ||
+      this.#stopping ||
+      this.#active.size >= (this.#options.maxActiveRuns ?? 256)
+    )
+      return run;
+    const claimed = await this.store.claimRun(run.id, this.#lease());
+    if (!claimed) return run;
+    await this.#execute(claimed);
+    return { ...claimed, status: "RUNNING", startedAt: new Date() };
+  }
+
+  /**
+   * Cancels a run wherever it executes. A finished run is returned unchanged. Resolves with the
+   * run as stored once the cancel has taken effect (or, for a run owned by an instance that does
+   * not answer in time, with the cancel requested).
+   */
+  async cancelRun(runId: string): Promise<RunRecord> {
+    const local = this.#active.get(runId);
+    if (local) {
+      local.cancel();
+      await local.done;
+      return this.#getRun(runId);
+    }
+    const run = await this.#getRun(runId);
+    if (isTerminalRunStatus(run.status)) return run;
+    await this.store.requestCancel(runId);
+    // Unowned (queued) or orphaned: take it and end it here.
+    const claimed = await this.store.claimRun(runId, this.#lease());
+    if (claimed) {
+      await this.#execute({ ...claimed, cancelRequested: true });
+      await this.#active.get(runId)?.done;
+      return this.#getRun(runId);
+    }
+    this.bus.publishCancel(runId);
+    return this.#waitForEnd(runId, REMOTE_CANCEL_WAIT_MS);
+  }
+
+  async #waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord> {
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const unsubscribe = this.bus.onRunEvent(runId, (event) => {
+        if (event.type.startsWith("RUN_") && event.type !== "RUN_STARTED") done();
+      });
+      function done() {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      }
+    });
+    // The end may have been written between the read above and the subscription.
+    const current = await this.#getRun(runId);
+    if (isTerminalRunStatus(current.status)) return current;
+    await ended;
+    return this.#getRun(runId);
+  }
+
+  async #getRun(runId: string): Promise<RunRecord> {
+    const [run] = await this.store.getRuns([runId]);
+    if (!run) throw new NotFoundError("run", runId);
+    return run;
+  }
+
+  /** Closes a node's breaker and clears its failure count. */
+  async resetBreaker(pipelineId: string, nodeId: string): Promise<BreakerRecord> {
+    const [pipeline] = await this.store.getPipelines([pipelineId]);
+    if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
+    const node = pipeline.definition.nodes.find((n) => n.id === nodeId);
+    if (!node)
+      throw new BadInputError(`pipeline "${pipelineId}" has no node "${nodeId}"`, {
+        pipelineId,
+        nodeId,
+      });
+    if (!BREAKER_NODE_TYPES.has(node.type)) {
+      throw new BadInputError(
+        `node "${nodeId}" is a ${node.type}; only ACTION and AGENT nodes have breakers`,
+      );
+    }
+    return this.breakers.reset(pipelineId, nodeId);
+  }
+
+  /** The run's events: stored ones after `after`, then live ones until the run ends. */
+  async events(runId: string, after = 0): Promise<AsyncIterableIterator<RunEventRecord>> {
+    if (!Number.isInteger(after) || after < 0)
+      throw new BadInputError(`after must be a whole number ≥ 0, got ${after}`);
+    await this.#getRun(runId);
+    return runEventStream(this.store, this.bus, runId, after);
+  }
+
+  /**
+   * Stops: takes no more runs, lets running nodes finish for up to `graceMs`, then hands the
+   * runs still going back (their leases are released, so another instance resumes them at
+   * once) and flushes everything written.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    this.#unsubscribeCancel?.();
+    const executions = [...this.#active.values()];
+    const idle = Promise.all(executions.map((execution) => execution.pause()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      idle,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+    const handedOver: string[] = [];
+    for (const execution of executions) {
+      if (!execution.ended) {
+        execution.abandon(false);
+        handedOver.push(execution.id);
+      }
+    }
+    await this.#writer.close();
+    if (handedOver.length > 0) {
+      await this.store.releaseRuns(handedOver, this.instanceId);
+      this.#logger.info({ runs: handedOver.length }, "handed unfinished runs over");
+    }
+    this.#queue.clear();
+    this.#running = false;
+  }
+}

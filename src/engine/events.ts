@@ -1,0 +1,97 @@
+/**
+ * Live run events and cancel signals. In one process they go through an in-memory
+ * EventTarget; with Redis (`REDIS_URL`) through `@graphql-yoga/redis-event-target`, so that a
+ * subscriber on any instance sees a run executing on any other.
+ *
+ * Events are published only after they are stored (see writer.ts). A subscriber therefore
+ * listens first, reads the store second, and fills any gap it sees from the store: replay and
+ * live stream meet without a gap or a duplicate.
+ */
+import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
+import { Redis } from "ioredis";
+import type { RunEventRecord } from "../store/types.ts";
+
+/** The channels and what travels on them. */
+export interface BusChannels {
+  /** `run:<runId>`: one stored event of that run. */
+  readonly run: RunEventRecord;
+  /** `cancel`: a run some instance was asked to cancel. */
+  readonly cancel: { readonly runId: string };
+}
+
+type BusEvent = CustomEvent<unknown>;
+/** What both the in-memory EventTarget and the Redis event target offer. */
+interface BusTarget {
+  addEventListener(type: string, listener: (event: BusEvent) => void): void;
+  removeEventListener(type: string, listener: (event: BusEvent) => void): void;
+  dispatchEvent(event: BusEvent): boolean;
+}
+
+export interface EventBus {
+  publish(event: RunEventRecord): void;
+  /** Calls `listener` with each event of the run; returns the unsubscribe function. */
+  onRunEvent(runId: string, listener: (event: RunEventRecord) => void): () => void;
+  publishCancel(runId: string): void;
+  onCancel(listener: (runId: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+const runChannel = (runId: string) => `run:${runId}`;
+
+function revive(value: unknown): RunEventRecord {
+  const event = value as RunEventRecord;
+  return event.at instanceof Date
+    ? event
+    : { ...event, at: new Date(event.at as unknown as string) };
+}
+
+function busOn(target: BusTarget): EventBus {
+  const listen = (type: string, listener: (detail: unknown) => void) => {
+    const handler = (event: BusEvent) => {
+      try {
+        listener(event.detail);
+      } catch {
+        // A listener's bug must not reach the publisher (the engine).
+      }
+    };
+    target.addEventListener(type, handler);
+    return () => target.removeEventListener(type, handler);
+  };
+  return {
+    publish: (event) =>
+      target.dispatchEvent(new CustomEvent(runChannel(event.runId), { detail: event })),
+    onRunEvent: (runId, listener) =>
+      listen(runChannel(runId), (detail) => listener(revive(detail))),
+    publishCancel: (runId) =>
+      target.dispatchEvent(new CustomEvent("cancel", { detail: { runId } })),
+    onCancel: (listener) =>
+      listen("cancel", (detail) => listener((detail as BusChannels["cancel"]).runId)),
+    close: async () => {},
+  };
+}
+
+/** The in-process bus. */
+export function createMemoryBus(): EventBus {
+  return busOn(new EventTarget() as unknown as BusTarget);
+}
+
+/** The bus through Redis; resolves once both connections are up. */
+export async function createRedisBus(redisUrl: string): Promise<EventBus> {
+  const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
+  const publishClient = new Redis(redisUrl, options);
+  const subscribeClient = new Redis(redisUrl, options);
+  // Connection errors are retried by ioredis; without a listener they would crash the process.
+  publishClient.on("error", () => {});
+  subscribeClient.on("error", () => {});
+  await Promise.all([publishClient.connect(), subscribeClient.connect()]);
+  const bus = busOn(
+    createRedisEventTarget<BusEvent>({ publishClient, subscribeClient }) as unknown as BusTarget,
+  );
+  return {
+    ...bus,
+    close: async () => {
+      publishClient.disconnect();
+      subscribeClient.disconnect();
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/** TRIGGER, PARALLEL, CONDITION and DELAY: the node types that need nothing outside. */
+import { sleep } from "../errors.ts";
+import { type NodeHandler, soleInput } from "./types.ts";
+
+/** Output: the run's trigger data. */
+export const triggerHandler: NodeHandler = (context) => context.trigger ?? {};
+
+/**
+ * Pass-through: the sole predecessor's output, or the map of all of them when several join.
+ * Fan-out is the topology, not the node.
+ */
+export const parallelHandler: NodeHandler = (context) => {
+  const keys = Object.keys(context.inputs);
+  return keys.length === 1 ? soleInput(context.inputs) : { ...context.inputs };
+};
+
+/**
+ * Output `{ result }`; edges follow TRUE or FALSE. Evaluation errors throw; the executor
+ * records NODE_FAILED and takes the FALSE branch.
+ */
+export const conditionHandler: NodeHandler = (context) => {
+  if (!context.expression) throw new Error(`node "${context.node.id}" has no compiled expression`);
+  const result = context.expression.evaluate({
+    inputs: context.inputs,
+    input: soleInput(context.inputs),
+    trigger: context.trigger ?? null,
+  });
+  return { result };
+};
+
+/** Waits `config.seconds` (cancellable), then passes its input on like PARALLEL. */
+export const delayHandler: NodeHandler = async (context) => {
+  await sleep(Number(context.node.config.seconds) * 1000, context.signal);
+  return parallelHandler(context);
+};

@@ -1,0 +1,110 @@
+/**
+ * A run's events for a subscriber: the stored ones after `after`, then the live ones, with no
+ * gap and no duplicate, ending after the terminal event.
+ *
+ * Order of operations: listen first, read the store second. Every event is published after it
+ * is stored, so anything missing from the read arrives live; anything seen twice is dropped
+ * by `seq`; a gap in the live stream (a slow subscriber whose buffer overflowed) is filled
+ * from the store.
+ */
+import type { RunEventRecord, Store } from "../store/types.ts";
+import type { EventBus } from "./events.ts";
+import { TERMINAL_EVENT_TYPES } from "./types.ts";
+
+/** Live events held for a subscriber that reads slower than they come; past it, re-read the store. */
+const MAX_BUFFERED = 10_000;
+/** Events read from the store at a time. */
+const PAGE = 1000;
+
+async function* stream(
+  store: Store,
+  bus: EventBus,
+  runId: string,
+  after: number,
+  signal: AbortSignal,
+): AsyncGenerator<RunEventRecord, void, undefined> {
+  let buffer: RunEventRecord[] = [];
+  let overflowed = false;
+  let wake: (() => void) | undefined;
+  const unsubscribe = bus.onRunEvent(runId, (event) => {
+    if (buffer.length >= MAX_BUFFERED) {
+      overflowed = true;
+      buffer = [];
+    } else {
+      buffer.push(event);
+    }
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener("abort", onAbort, { once: true });
+  let last = after;
+  try {
+    // Replay (and gap filling): page through the store until it has nothing newer.
+    const replay = async function* (): AsyncGenerator<RunEventRecord, boolean> {
+      for (;;) {
+        const page = await store.getEvents(runId, last, PAGE);
+        for (const event of page) {
+          last = event.seq;
+          yield event;
+          if (TERMINAL_EVENT_TYPES.has(event.type)) return true;
+        }
+        if (page.length < PAGE) return false;
+      }
+    };
+    if (yield* replay()) return;
+    for (;;) {
+      if (signal.aborted) return;
+      if (overflowed) {
+        overflowed = false;
+        buffer = [];
+        if (yield* replay()) return;
+        continue;
+      }
+      const event = buffer.shift();
+      if (!event) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+        continue;
+      }
+      if (event.seq <= last) continue;
+      if (event.seq > last + 1 && (yield* replay())) return;
+      if (event.seq <= last) continue;
+      last = event.seq;
+      yield event;
+      if (TERMINAL_EVENT_TYPES.has(event.type)) return;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    unsubscribe();
+  }
+}
+
+/**
+ * The stream as an iterator whose `return()` (a client going away) ends it at once, even
+ * while it waits for the next live event.
+ */
+export function runEventStream(
+  store: Store,
+  bus: EventBus,
+  runId: string,
+  after = 0,
+): AsyncIterableIterator<RunEventRecord> {
+  const controller = new AbortController();
+  const inner = stream(store, bus, runId, after, controller.signal);
+  const iterator: AsyncIterableIterator<RunEventRecord> = {
+    next: () => inner.next(),
+    async return() {
+      controller.abort();
+      await inner.return(undefined);
+      return { done: true, value: undefined };
+    },
+    async throw(error: unknown) {
+      controller.abort();
+      return inner.throw(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}

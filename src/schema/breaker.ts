@@ -1,0 +1,79 @@
+/** Circuit breakers of a pipeline's ACTION and AGENT nodes. */
+import { BREAKER_NODE_TYPES, breakerSettingsOf } from "../engine/definition.ts";
+import { CIRCUIT_STATES } from "../engine/types.ts";
+import type { BreakerRecord } from "../store/types.ts";
+import { builder } from "./builder.ts";
+import { PipelineRef } from "./pipeline.ts";
+
+const CircuitStateEnum = builder.enumType("CircuitState", { values: CIRCUIT_STATES });
+
+interface BreakerView extends BreakerRecord {
+  readonly recoveryTimeoutMs: number;
+}
+
+const NodeBreakerRef = builder.objectRef<BreakerView>("NodeBreaker").implement({
+  description: "A node's circuit breaker, shared by all runs and instances.",
+  fields: (t) => ({
+    nodeId: t.exposeString("nodeId"),
+    state: t.field({ type: CircuitStateEnum, resolve: (b) => b.state }),
+    failureCount: t.exposeInt("failureCount", {
+      description: "Failed executions counted since the breaker last closed.",
+    }),
+    openedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      resolve: (b) => (b.state === "CLOSED" ? null : b.openedAt),
+    }),
+    halfOpenAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When an OPEN breaker lets one trial call through.",
+      resolve: (b) =>
+        b.state === "OPEN" && b.openedAt
+          ? new Date(b.openedAt.getTime() + b.recoveryTimeoutMs)
+          : null,
+    }),
+  }),
+});
+
+builder.objectField(PipelineRef, "breakers", (t) =>
+  t.field({
+    type: [NodeBreakerRef],
+    description: "One per ACTION and AGENT node, in definition order.",
+    resolve: async (pipeline, _args, ctx) => {
+      const stored = new Map(
+        (await ctx.loaders.breakers.load(pipeline.id)).map((b) => [b.nodeId, b]),
+      );
+      return pipeline.definition.nodes
+        .filter((node) => BREAKER_NODE_TYPES.has(node.type))
+        .map((node) => ({
+          ...(stored.get(node.id) ?? {
+            pipelineId: pipeline.id,
+            nodeId: node.id,
+            state: "CLOSED" as const,
+            failureCount: 0,
+            openedAt: null,
+            trialStartedAt: null,
+            updatedAt: pipeline.updatedAt,
+          }),
+          recoveryTimeoutMs: breakerSettingsOf(node, pipeline.definition).recoveryTimeoutMs,
+        }));
+    },
+  }),
+);
+
+builder.mutationFields((t) => ({
+  resetBreaker: t.field({
+    type: NodeBreakerRef,
+    description: "Closes a node's breaker and clears its failure count.",
+    args: { pipelineId: t.arg.id({ required: true }), nodeId: t.arg.string({ required: true }) },
+    resolve: async (_root, { pipelineId, nodeId }, ctx) => {
+      const record = await ctx.engine.resetBreaker(pipelineId, nodeId);
+      const [pipeline] = await ctx.store.getPipelines([pipelineId]);
+      const node = pipeline?.definition.nodes.find((n) => n.id === nodeId);
+      const recoveryTimeoutMs =
+        node && pipeline ? breakerSettingsOf(node, pipeline.definition).recoveryTimeoutMs : 0;
+      return { ...record, recoveryTimeoutMs };
+    },
+  }),
+}));

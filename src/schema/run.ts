@@ -1,0 +1,161 @@
+/** Runs: starting, cancelling and reading them, with their node runs. */
+import type { JsonValue, NODE_TYPES } from "../engine/definition.ts";
+import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../engine/types.ts";
+import { BadInputError } from "../errors.ts";
+import type { NodeRunRecord, RunRecord } from "../store/types.ts";
+import { builder } from "./builder.ts";
+import { RunEventRef } from "./events.ts";
+import { pageArgs, toConnection } from "./pagination.ts";
+import { NodeTypeEnum, PipelineRef } from "./pipeline.ts";
+
+export const RunStatusEnum = builder.enumType("RunStatus", { values: RUN_STATUSES });
+const NodeRunStatusEnum = builder.enumType("NodeRunStatus", { values: NODE_RUN_STATUSES });
+
+interface NodeRunView extends NodeRunRecord {
+  readonly type: (typeof NODE_TYPES)[number];
+  readonly name: string | null;
+}
+
+const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
+  description:
+    "One node within a run. Nodes that never started are PENDING, or CANCELLED once the run has ended.",
+  fields: (t) => ({
+    nodeId: t.exposeString("nodeId"),
+    type: t.field({ type: NodeTypeEnum, resolve: (n) => n.type }),
+    name: t.string({ nullable: true, resolve: (n) => n.name }),
+    status: t.field({ type: NodeRunStatusEnum, resolve: (n) => n.status }),
+    attempts: t.exposeInt("attempts", { description: "Calls made, the first included." }),
+    output: t.field({ type: "JSON", nullable: true, resolve: (n) => n.output ?? null }),
+    error: t.string({ nullable: true, resolve: (n) => n.error }),
+    startedAt: t.field({ type: "DateTime", nullable: true, resolve: (n) => n.startedAt }),
+    completedAt: t.field({ type: "DateTime", nullable: true, resolve: (n) => n.completedAt }),
+  }),
+});
+
+/** Every node of the run's definition, in definition order, stored or not yet. */
+function nodeRunsOf(run: RunRecord, stored: readonly NodeRunRecord[]): NodeRunView[] {
+  const byNode = new Map(stored.map((record) => [record.nodeId, record]));
+  const unstarted = isTerminalRunStatus(run.status) ? "CANCELLED" : "PENDING";
+  return run.definition.nodes.map((node) => ({
+    ...(byNode.get(node.id) ?? {
+      runId: run.id,
+      nodeId: node.id,
+      status: unstarted,
+      attempts: 0,
+      output: undefined,
+      error: null,
+      startedAt: null,
+      completedAt: null,
+    }),
+    type: node.type,
+    name: node.name ?? null,
+  }));
+}
+
+export const PipelineRunRef = builder.objectRef<RunRecord>("PipelineRun").implement({
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    pipeline: t.field({ type: PipelineRef, resolve: (run) => run.pipelineId }),
+    pipelineVersion: t.exposeInt("pipelineVersion", {
+      description: "The pipeline version the run executes.",
+    }),
+    status: t.field({ type: RunStatusEnum, resolve: (run) => run.status }),
+    triggerData: t.field({ type: "JSON", nullable: true, resolve: (run) => run.triggerData }),
+    error: t.string({ nullable: true, resolve: (run) => run.error }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    startedAt: t.field({ type: "DateTime", nullable: true, resolve: (run) => run.startedAt }),
+    completedAt: t.field({ type: "DateTime", nullable: true, resolve: (run) => run.completedAt }),
+    deadlineAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When the run times out if still going.",
+      resolve: (run) => (isTerminalRunStatus(run.status) ? null : run.deadlineAt),
+    }),
+    cancelRequested: t.exposeBoolean("cancelRequested"),
+    nodeRuns: t.field({
+      type: [NodeRunRef],
+      resolve: async (run, _args, ctx) => nodeRunsOf(run, await ctx.loaders.nodeRuns.load(run.id)),
+    }),
+    events: t.field({
+      type: [RunEventRef],
+      description: "Stored events with seq > after, in order (at most `first`, default 1000).",
+      args: { after: t.arg.int(), first: t.arg.int() },
+      resolve: (run, { after, first }, ctx) => {
+        const limit = first ?? 1000;
+        if (limit < 0 || limit > 10_000)
+          throw new BadInputError(`first must be 0 to 10000, got ${limit}`);
+        return ctx.store.getEvents(run.id, after ?? 0, limit);
+      },
+    }),
+  }),
+});
+
+const PipelineRunConnection = builder.connectionObject({
+  type: PipelineRunRef,
+  name: "PipelineRunConnection",
+});
+
+builder.objectField(PipelineRef, "runs", (t) =>
+  t.loadable({
+    type: PipelineRunConnection,
+    description: "The pipeline's runs, newest first.",
+    byPath: true,
+    args: { ...t.arg.connectionArgs() },
+    load: async (ids: string[], ctx, args) => {
+      const page = pageArgs(args);
+      if (page.after) {
+        return Promise.all(
+          ids.map(async (id) =>
+            toConnection(await ctx.store.listRuns({ ...page, pipelineId: id }), page),
+          ),
+        );
+      }
+      const latest = await ctx.store.latestRuns(ids, page.first);
+      return ids.map((id) =>
+        toConnection(latest.get(id) ?? { items: [], hasNextPage: false }, page),
+      );
+    },
+    resolve: (pipeline) => pipeline.id,
+  }),
+);
+
+builder.queryFields((t) => ({
+  run: t.field({
+    type: PipelineRunRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.loaders.runs.load(id),
+  }),
+  runs: t.field({
+    type: PipelineRunConnection,
+    description: "Runs, newest first, optionally of one pipeline and in some statuses.",
+    args: {
+      pipelineId: t.arg.id(),
+      status: t.arg({ type: [RunStatusEnum] }),
+      ...t.arg.connectionArgs(),
+    },
+    resolve: async (_root, args, ctx) => {
+      const page = pageArgs(args);
+      return toConnection(
+        await ctx.store.listRuns({ ...page, pipelineId: args.pipelineId, statuses: args.status }),
+        page,
+      );
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  runPipeline: t.field({
+    type: PipelineRunRef,
+    description: "Starts a run and returns at once (QUEUED or RUNNING); follow it with runEvents.",
+    args: { id: t.arg.id({ required: true }), triggerData: t.arg({ type: "JSON" }) },
+    resolve: (_root, { id, triggerData }, ctx) =>
+      ctx.engine.runPipeline(id, (triggerData ?? null) as JsonValue),
+  }),
+  cancelRun: t.field({
+    type: PipelineRunRef,
+    description: "Cancels a run wherever it executes. A finished run is returned unchanged.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.engine.cancelRun(id),
+  }),
+}));

@@ -1,0 +1,47 @@
+/**
+ * How errors reach clients: an AppError keeps its message and gets `extensions.code`;
+ * GraphQL's own errors (syntax, validation, bad variables) keep theirs with a code added;
+ * anything else is logged and masked.
+ */
+import { GraphQLError } from "graphql";
+import type { Logger } from "pino";
+import { AppError } from "../errors.ts";
+
+function codeOf(error: GraphQLError): string {
+  if (typeof error.extensions.code === "string") return error.extensions.code;
+  if (/^Syntax Error/.test(error.message)) return "GRAPHQL_PARSE_FAILED";
+  if (/^Variable "\$/.test(error.message)) return "BAD_USER_INPUT";
+  return "GRAPHQL_VALIDATION_FAILED";
+}
+
+/** The yoga `maskError` function. */
+export function createMaskError(logger: Logger) {
+  return (error: unknown): Error => {
+    const graphqlError = error instanceof GraphQLError ? error : undefined;
+    const original = graphqlError ? graphqlError.originalError : error;
+    if (original instanceof AppError) {
+      return new GraphQLError(original.message, {
+        nodes: graphqlError?.nodes,
+        path: graphqlError?.path,
+        extensions: { ...original.details, code: original.code },
+      });
+    }
+    if (
+      graphqlError &&
+      (original === undefined || original === null || original instanceof GraphQLError)
+    ) {
+      const source = original instanceof GraphQLError ? original : graphqlError;
+      return new GraphQLError(source.message, {
+        nodes: graphqlError.nodes,
+        path: graphqlError.path,
+        extensions: { ...source.extensions, code: codeOf(source) },
+      });
+    }
+    logger.error({ err: original, path: graphqlError?.path }, "unexpected error in a resolver");
+    return new GraphQLError("Unexpected error.", {
+      nodes: graphqlError?.nodes,
+      path: graphqlError?.path,
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
+  };
+}

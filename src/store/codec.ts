@@ -1,0 +1,136 @@
+/**
+ * Rows to records and back. JSON columns are text on both databases; dates arrive as `Date`
+ * (PostgreSQL, Prisma) or ISO text (SQLite through the SQL layer); booleans as 0/1 on SQLite.
+ */
+import type { JsonValue, PipelineDefinition } from "../engine/definition.ts";
+import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "../engine/types.ts";
+import type {
+  BreakerRecord,
+  NodeRunRecord,
+  PipelineRecord,
+  RunEventRecord,
+  RunRecord,
+} from "./types.ts";
+
+type Row = Record<string, unknown>;
+
+export const toDate = (value: unknown): Date | null =>
+  value === null || value === undefined
+    ? null
+    : value instanceof Date
+      ? value
+      : new Date(String(value));
+
+const toNumber = (value: unknown): number =>
+  typeof value === "bigint" ? Number(value) : Number(value);
+
+export function parseJson(text: unknown): JsonValue | undefined {
+  if (text === null || text === undefined) return undefined;
+  return JSON.parse(String(text)) as JsonValue;
+}
+
+export const stringifyJson = (value: JsonValue | undefined): string | null =>
+  value === undefined ? null : JSON.stringify(value);
+
+/** The columns of a pipeline row that hold its definition. */
+export function pipelineColumns(definition: PipelineDefinition) {
+  return {
+    name: definition.name,
+    nodes: JSON.stringify(definition.nodes),
+    edges: JSON.stringify(definition.edges),
+    maxRetriesPerNode: definition.maxRetriesPerNode,
+    timeoutSeconds: definition.timeoutSeconds,
+    maxConcurrency: definition.maxConcurrency,
+    breakerFailureThreshold: definition.breaker.failureThreshold,
+    breakerRecoveryTimeoutMs: definition.breaker.recoveryTimeoutMs,
+  };
+}
+
+export function pipelineFromRow(row: Row): PipelineRecord {
+  return {
+    id: String(row.id),
+    definition: {
+      name: String(row.name),
+      nodes: JSON.parse(String(row.nodes)),
+      edges: JSON.parse(String(row.edges)),
+      maxRetriesPerNode: toNumber(row.maxRetriesPerNode),
+      timeoutSeconds: toNumber(row.timeoutSeconds),
+      maxConcurrency: row.maxConcurrency === null ? null : toNumber(row.maxConcurrency),
+      breaker: {
+        failureThreshold: toNumber(row.breakerFailureThreshold),
+        recoveryTimeoutMs: toNumber(row.breakerRecoveryTimeoutMs),
+      },
+    },
+    runCount: toNumber(row.runCount),
+    successCount: toNumber(row.successCount),
+    errorCount: toNumber(row.errorCount),
+    version: toNumber(row.version),
+    createdAt: toDate(row.createdAt)!,
+    updatedAt: toDate(row.updatedAt)!,
+  };
+}
+
+/**
+ * A run record whose definition is parsed on first use: lists of runs rarely need it, and a
+ * large pipeline's snapshot is the biggest column of the row.
+ */
+export function runFromRow(row: Row): RunRecord {
+  let definition: PipelineDefinition | undefined;
+  const definitionText = String(row.definition);
+  return {
+    id: String(row.id),
+    pipelineId: String(row.pipelineId),
+    pipelineVersion: toNumber(row.pipelineVersion),
+    status: String(row.status) as RunStatus,
+    triggerData: parseJson(row.triggerData) ?? null,
+    error: row.error === null || row.error === undefined ? null : String(row.error),
+    get definition() {
+      definition ??= JSON.parse(definitionText) as PipelineDefinition;
+      return definition;
+    },
+    createdAt: toDate(row.createdAt)!,
+    startedAt: toDate(row.startedAt),
+    completedAt: toDate(row.completedAt),
+    deadlineAt: toDate(row.deadlineAt),
+    ownerId: row.ownerId === null || row.ownerId === undefined ? null : String(row.ownerId),
+    leaseExpiresAt: toDate(row.leaseExpiresAt),
+    cancelRequested: Boolean(row.cancelRequested),
+  };
+}
+
+export function nodeRunFromRow(row: Row): NodeRunRecord {
+  return {
+    runId: String(row.runId),
+    nodeId: String(row.nodeId),
+    status: String(row.status) as NodeRunStatus,
+    attempts: toNumber(row.attempts),
+    output: parseJson(row.output),
+    error: row.error === null ? null : String(row.error),
+    startedAt: toDate(row.startedAt),
+    completedAt: toDate(row.completedAt),
+  };
+}
+
+export function eventFromRow(row: Row): RunEventRecord {
+  return {
+    runId: String(row.runId),
+    seq: toNumber(row.seq),
+    type: String(row.type) as RunEventType,
+    nodeId: row.nodeId === null ? null : String(row.nodeId),
+    attempt: row.attempt === null ? null : toNumber(row.attempt),
+    at: toDate(row.at)!,
+    data: (parseJson(row.data) ?? null) as RunEventRecord["data"],
+  };
+}
+
+export function breakerFromRow(row: Row): BreakerRecord {
+  return {
+    pipelineId: String(row.pipelineId),
+    nodeId: String(row.nodeId),
+    state: String(row.state) as CircuitState,
+    failureCount: toNumber(row.failureCount),
+    openedAt: toDate(row.openedAt),
+    trialStartedAt: toDate(row.trialStartedAt),
+    updatedAt: toDate(row.updatedAt)!,
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * The storage contract. The engine and the schema see only this interface; SQLite,
+ * PostgreSQL and memory implement it. Every method that changes several rows does so in one
+ * transaction.
+ */
+import type { JsonValue, PipelineDefinition } from "../engine/definition.ts";
+import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "../engine/types.ts";
+
+export interface PipelineRecord {
+  readonly id: string;
+  readonly definition: PipelineDefinition;
+  readonly runCount: number;
+  readonly successCount: number;
+  readonly errorCount: number;
+  /** Starts at 1; every update adds one. */
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface RunRecord {
+  readonly id: string;
+  readonly pipelineId: string;
+  readonly pipelineVersion: number;
+  readonly status: RunStatus;
+  readonly triggerData: JsonValue;
+  readonly error: string | null;
+  /** The definition the run executes: later edits of the pipeline do not change it. */
+  readonly definition: PipelineDefinition;
+  readonly createdAt: Date;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+  readonly deadlineAt: Date | null;
+  readonly ownerId: string | null;
+  readonly leaseExpiresAt: Date | null;
+  readonly cancelRequested: boolean;
+}
+
+export interface NodeRunRecord {
+  readonly runId: string;
+  readonly nodeId: string;
+  readonly status: NodeRunStatus;
+  readonly attempts: number;
+  /** `undefined` when the node produced none. */
+  readonly output: JsonValue | undefined;
+  readonly error: string | null;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+}
+
+export interface RunEventRecord {
+  readonly runId: string;
+  readonly seq: number;
+  readonly type: RunEventType;
+  readonly nodeId: string | null;
+  readonly attempt: number | null;
+  readonly at: Date;
+  readonly data: { readonly [key: string]: JsonValue } | null;
+}
+
+export interface BreakerRecord {
+  readonly pipelineId: string;
+  readonly nodeId: string;
+  readonly state: CircuitState;
+  readonly failureCount: number;
+  readonly openedAt: Date | null;
+  readonly trialStartedAt: Date | null;
+  readonly updatedAt: Date;
+}
+
+/** A change to a run row. Fields left out keep their value. */
+export interface RunPatch {
+  readonly id: string;
+  readonly status?: RunStatus;
+  readonly error?: string | null;
+  readonly startedAt?: Date;
+  readonly completedAt?: Date;
+  readonly deadlineAt?: Date;
+}
+
+/**
+ * What the engine writes in one transaction. Node runs are whole rows (upserted); events are
+ * appended. A patch to a terminal status is applied only if the run is not terminal yet, and
+ * only then are the pipeline's counters moved: a run ends once, whatever races.
+ */
+export interface WriteBatch {
+  readonly events: readonly RunEventRecord[];
+  readonly nodeRuns: readonly NodeRunRecord[];
+  readonly runs: readonly RunPatch[];
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly hasNextPage: boolean;
+}
+
+export interface PageArgs {
+  readonly first: number;
+  /** Id of the last item of the previous page (newest first). */
+  readonly after?: string | null;
+}
+
+export interface RunFilter extends PageArgs {
+  readonly pipelineId?: string | null;
+  readonly statuses?: readonly RunStatus[] | null;
+}
+
+export interface NewRun {
+  readonly pipelineId: string;
+  readonly pipelineVersion: number;
+  readonly status: RunStatus;
+  readonly triggerData: JsonValue;
+  readonly error: string | null;
+  readonly definition: PipelineDefinition;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+}
+
+/** A lease request: who takes the run and until when. */
+export interface LeaseArgs {
+  readonly ownerId: string;
+  readonly now: Date;
+  readonly leaseUntil: Date;
+}
+
+export type DeleteOutcome = "deleted" | "not_found" | "has_active_runs";
+
+export interface Store {
+  readonly provider: "sqlite" | "postgresql" | "memory";
+  /** Statements sent to the database so far (for tests that count queries). */
+  readonly stats: { queries: number };
+
+  createPipeline(definition: PipelineDefinition): Promise<PipelineRecord>;
+  /** `null` when no such pipeline. */
+  updatePipeline(id: string, definition: PipelineDefinition): Promise<PipelineRecord | null>;
+  /** Deletes the pipeline with its runs, events and breakers, unless a run is still active. */
+  deletePipeline(id: string): Promise<DeleteOutcome>;
+  /** In the order of `ids`; `null` where none. */
+  getPipelines(ids: readonly string[]): Promise<(PipelineRecord | null)[]>;
+  listPipelines(page: PageArgs): Promise<Page<PipelineRecord>>;
+
+  /** Creates a run and adds it to its pipeline's counters, with its first events, atomically. */
+  createRun(run: NewRun, events: readonly Omit<RunEventRecord, "runId">[]): Promise<RunRecord>;
+  getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]>;
+  listRuns(filter: RunFilter): Promise<Page<RunRecord>>;
+  /** The newest `first` runs of each pipeline, in one query. */
+  latestRuns(pipelineIds: readonly string[], first: number): Promise<Map<string, Page<RunRecord>>>;
+  /** Stored node runs of each run (nodes that have not started have none). */
+  getNodeRuns(runIds: readonly string[]): Promise<Map<string, NodeRunRecord[]>>;
+  /** Events with `seq > after`, in order, at most `limit`. */
+  getEvents(runId: string, after: number, limit?: number): Promise<RunEventRecord[]>;
+  /** Highest stored `seq` of a run, 0 when none. */
+  lastSeq(runId: string): Promise<number>;
+
+  /** Applies the batch in one transaction. */
+  commit(batch: WriteBatch): Promise<void>;
+
+  /**
+   * Takes the run if it is QUEUED or RUNNING and nobody holds a live lease on it; returns the
+   * run as taken, or `null`.
+   */
+  claimRun(runId: string, lease: LeaseArgs): Promise<RunRecord | null>;
+  /** Takes up to `limit` claimable runs, oldest first. */
+  claimRuns(limit: number, lease: LeaseArgs): Promise<RunRecord[]>;
+  /** Extends the leases still held by `ownerId`; returns the ids still held. */
+  renewLeases(runIds: readonly string[], lease: LeaseArgs): Promise<string[]>;
+  /** Gives runs up so that another instance can take them at once. */
+  releaseRuns(runIds: readonly string[], ownerId: string): Promise<void>;
+  /** Marks a run for cancellation; returns the run after the change (null: no such run). */
+  requestCancel(runId: string): Promise<RunRecord | null>;
+  /** Of the given runs, those marked for cancellation. */
+  cancelRequested(runIds: readonly string[]): Promise<string[]>;
+
+  /** Breakers stored for these pipelines (nodes without a row are CLOSED). */
+  getBreakers(pipelineIds: readonly string[]): Promise<Map<string, BreakerRecord[]>>;
+  getBreaker(pipelineId: string, nodeId: string): Promise<BreakerRecord | null>;
+  /**
+   * Atomic read-modify-write of one breaker: `change` sees the current row and returns the new
+   * one, or `null` to leave it as it is. Returns the row after the call.
+   */
+  updateBreaker(
+    pipelineId: string,
+    nodeId: string,
+    change: (current: BreakerRecord | null) => BreakerRecord | null,
+  ): Promise<BreakerRecord | null>;
+
+  close(): Promise<void>;
+}
+
+/** Raised by a store when a write would break a rule the database keeps. */
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+  constructor(
+    readonly code: "NOT_FOUND" | "CONFLICT" | "UNAVAILABLE",
+    message: string,
+  ) {
+    super(message);
+  }
+}
