@@ -118,13 +118,16 @@ function describeEdge(edge: EdgeDefinition): string {
 }
 
 /**
- * Kahn's algorithm over the given adjacency. Returns the order and the nodes left over, which
- * are exactly those on or behind a cycle.
+ * Kahn's algorithm over the given adjacency, breadth first: the nodes without predecessors in
+ * `ids` order, then, as each node is placed, the nodes it frees, in `ids` order (ties keep
+ * definition order). Returns the order and the nodes left over, which are exactly those on or
+ * behind a cycle.
  */
 export function topologicalOrder(
   ids: readonly string[],
   outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>,
 ): { order: string[]; remaining: string[] } {
+  const position = new Map(ids.map((id, i) => [id, i]));
   const indegree = new Map<string, number>(ids.map((id) => [id, 0]));
   for (const id of ids) {
     for (const edge of outgoing.get(id) ?? []) {
@@ -136,11 +139,14 @@ export function topologicalOrder(
   for (let head = 0; head < queue.length; head++) {
     const id = queue[head]!;
     order.push(id);
+    const freed: string[] = [];
     for (const edge of outgoing.get(id) ?? []) {
       const left = indegree.get(edge.target)! - 1;
       indegree.set(edge.target, left);
-      if (left === 0) queue.push(edge.target);
+      if (left === 0) freed.push(edge.target);
     }
+    if (freed.length > 1) freed.sort((a, b) => position.get(a)! - position.get(b)!);
+    queue.push(...freed);
   }
   const placed = new Set(order);
   return { order, remaining: ids.filter((id) => !placed.has(id)) };
@@ -389,7 +395,7 @@ export function compilePipeline(
   }
   checkBreaker(definition.breaker, "breaker", report);
 
-  // Size first: past the limits nothing else is looked at, so a huge document costs little.
+  // Past the size limits no node or edge is looked at, so a huge document costs little.
   if (definition.nodes.length > maxNodes) {
     report("TOO_MANY_NODES", `${definition.nodes.length} nodes; the limit is ${maxNodes}`);
   }

@@ -68,10 +68,13 @@ export interface PipelineDefinition {
   readonly breaker: Required<{ [K in keyof BreakerSettings]: number }>;
 }
 
+/** A node as a client sends it: `config` may be left out. */
+export type NodeInput = Omit<NodeDefinition, "config"> & { readonly config?: JsonObject | null };
+
 /** What a client sends; settings it leaves out take {@link DEFINITION_DEFAULTS}. */
 export interface PipelineInput {
   readonly name: string;
-  readonly nodes: readonly NodeDefinition[];
+  readonly nodes: readonly NodeInput[];
   readonly edges?: readonly EdgeDefinition[] | null;
   readonly maxRetriesPerNode?: number | null;
   readonly timeoutSeconds?: number | null;

@@ -75,8 +75,9 @@ export class Engine {
   readonly #handlers: Record<NodeType, NodeHandler>;
   readonly #active = new Map<string, RunExecution>();
   readonly #leaseMs: number;
-  #timers: NodeJS.Timeout[] = [];
-  #unsubscribeCancel: (() => void) | undefined;
+  #claimTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #unsubscribeBus: (() => void)[] = [];
   #running = false;
   #stopping = false;
   #claiming = false;
@@ -125,7 +126,14 @@ export class Engine {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribeCancel = this.bus.onCancel((runId) => this.#active.get(runId)?.cancel());
+    const claimSoon = () =>
+      void this.#claim().catch((error: unknown) =>
+        this.#logger.error({ err: error }, "could not claim runs"),
+      );
+    this.#unsubscribeBus = [
+      this.bus.onCancel((runId) => this.#active.get(runId)?.cancel()),
+      this.bus.onWork(claimSoon),
+    ];
     const every = (ms: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => {
         task().catch((error: unknown) =>
@@ -133,13 +141,13 @@ export class Engine {
         );
       }, ms);
       timer.unref();
-      this.#timers.push(timer);
+      return timer;
     };
-    every(this.#options.pollMs ?? 500, () => this.#claim());
-    every(Math.max(100, Math.floor(this.#leaseMs / 3)), () => this.#heartbeat());
-    void this.#claim().catch((error: unknown) =>
-      this.#logger.error({ err: error }, "could not claim runs"),
+    this.#claimTimer = every(this.#options.pollMs ?? 500, () => this.#claim());
+    this.#heartbeatTimer = every(Math.max(100, Math.floor(this.#leaseMs / 3)), () =>
+      this.#heartbeat(),
     );
+    claimSoon();
   }
 
   #lease(now = new Date()) {
@@ -160,8 +168,9 @@ export class Engine {
   }
 
   async #heartbeat(): Promise<void> {
+    // Also while stopping: the leases of runs finishing their nodes must not lapse.
     const ids = [...this.#active.keys()];
-    if (ids.length === 0 || this.#stopping) return;
+    if (ids.length === 0) return;
     const held = new Set(await this.store.renewLeases(ids, this.#lease()));
     for (const id of ids) {
       const execution = this.#active.get(id);
@@ -265,8 +274,11 @@ export class Engine {
       !this.#running ||
       this.#stopping ||
       this.#active.size >= (this.#options.maxActiveRuns ?? 256)
-    )
+    ) {
+      // No room here: tell the other instances, so that one with room takes it now.
+      this.bus.publishWork();
       return run;
+    }
     const claimed = await this.store.claimRun(run.id, this.#lease());
     if (!claimed) return run;
     await this.#execute(claimed);
@@ -347,7 +359,9 @@ export class Engine {
     if (!Number.isInteger(after) || after < 0)
       throw new BadInputError(`after must be a whole number ≥ 0, got ${after}`);
     await this.#getRun(runId);
-    return runEventStream(this.store, this.bus, runId, after);
+    return runEventStream(this.store, this.bus, runId, after, {
+      isLocal: () => this.#active.has(runId),
+    });
   }
 
   /**
@@ -358,9 +372,7 @@ export class Engine {
   async stop(graceMs = 10_000): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    for (const timer of this.#timers) clearInterval(timer);
-    this.#timers = [];
-    this.#unsubscribeCancel?.();
+    clearInterval(this.#claimTimer);
     const executions = [...this.#active.values()];
     const idle = Promise.all(executions.map((execution) => execution.pause()));
     let timer: NodeJS.Timeout | undefined;
@@ -376,9 +388,12 @@ export class Engine {
         handedOver.push(execution.id);
       }
     }
+    clearInterval(this.#heartbeatTimer);
+    for (const unsubscribe of this.#unsubscribeBus.splice(0)) unsubscribe();
     await this.#writer.close();
     if (handedOver.length > 0) {
       await this.store.releaseRuns(handedOver, this.instanceId);
+      this.bus.publishWork();
       this.#logger.info({ runs: handedOver.length }, "handed unfinished runs over");
     }
     this.#queue.clear();

@@ -17,6 +17,8 @@ export interface BusChannels {
   readonly run: RunEventRecord;
   /** `cancel`: a run some instance was asked to cancel. */
   readonly cancel: { readonly runId: string };
+  /** `work`: runs wait to be taken (queued beyond an instance's room, or handed over). */
+  readonly work: Record<string, never>;
 }
 
 type BusEvent = CustomEvent<unknown>;
@@ -33,6 +35,9 @@ export interface EventBus {
   onRunEvent(runId: string, listener: (event: RunEventRecord) => void): () => void;
   publishCancel(runId: string): void;
   onCancel(listener: (runId: string) => void): () => void;
+  /** Tells every instance that runs wait to be taken, so that they poll at once. */
+  publishWork(): void;
+  onWork(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -66,6 +71,8 @@ function busOn(target: BusTarget): EventBus {
       target.dispatchEvent(new CustomEvent("cancel", { detail: { runId } })),
     onCancel: (listener) =>
       listen("cancel", (detail) => listener((detail as BusChannels["cancel"]).runId)),
+    publishWork: () => target.dispatchEvent(new CustomEvent("work", { detail: {} })),
+    onWork: (listener) => listen("work", () => listener()),
     close: async () => {},
   };
 }

@@ -41,10 +41,12 @@ function firstLine(message: string): string {
   return message.split("\n")[0]?.trim() ?? message;
 }
 
+/** Truthiness with empty collections false: "", 0, null, [], {} and an empty map. */
 function truthy(value: unknown): boolean {
   if (typeof value === "bigint") return value !== 0n;
   if (value instanceof Map) return value.size > 0;
   if (Array.isArray(value)) return value.length > 0;
+  if (value !== null && typeof value === "object") return Object.keys(value).length > 0;
   return Boolean(value);
 }
 
@@ -75,7 +77,13 @@ export function compileExpression(source: string): CompileResult {
     expression: {
       source,
       evaluate(context) {
-        const result = program({ ...context }) as unknown;
+        let result: unknown;
+        try {
+          result = program({ ...context });
+        } catch (error) {
+          // The library's message carries a source excerpt on further lines; keep the sentence.
+          throw new Error(firstLine((error as Error).message));
+        }
         if (result instanceof Promise)
           throw new Error("asynchronous expressions are not supported");
         return typeof result === "boolean" ? result : truthy(result);

@@ -54,10 +54,15 @@ export async function executeWithRetry<T>(
     handleWhen((error) => !signal.aborted && isRetryable(error)),
     {
       maxAttempts: Math.max(0, options.maxAttempts - 1),
-      backoff: new ExponentialBackoff({
+      backoff: new ExponentialBackoff<number>({
         initialDelay: options.initialDelayMs,
         maxDelay: options.maxDelayMs,
-        generator: options.jitter ? fullJitterGenerator : noJitterGenerator,
+        // Resumed after a crash, the delays go on from the attempts already made.
+        generator: (state, generatorOptions) =>
+          (options.jitter ? fullJitterGenerator : noJitterGenerator)(
+            state ?? previous,
+            generatorOptions,
+          ),
       }),
     },
   ).dangerouslyUnref();

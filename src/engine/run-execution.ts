@@ -106,6 +106,7 @@ export class RunExecution {
   #idleWaiters: (() => void)[] = [];
   #resume: ResumeState | undefined;
   #startedAt: Date;
+  readonly #ancestorCache = new Map<string, Set<string>>();
 
   constructor(
     run: RunRecord,
@@ -320,12 +321,36 @@ export class RunExecution {
     }
   }
 
+  /** Nodes upstream of `nodeId`, computed when a template first needs them. */
+  #ancestors(nodeId: string): ReadonlySet<string> {
+    let found = this.#ancestorCache.get(nodeId);
+    if (found) return found;
+    found = new Set<string>();
+    const stack = [nodeId];
+    while (stack.length > 0) {
+      for (const edge of this.#pipeline.incoming.get(stack.pop()!) ?? []) {
+        if (!found.has(edge.source)) {
+          found.add(edge.source);
+          stack.push(edge.source);
+        }
+      }
+    }
+    this.#ancestorCache.set(nodeId, found);
+    return found;
+  }
+
   #context(node: NodeDefinition, attempt: number, signal: AbortSignal): NodeContext {
     return {
       runId: this.id,
       pipelineId: this.run.pipelineId,
       node,
       inputs: this.#state.inputsOf(node.id),
+      upstream: (id) => {
+        const record = this.#nodeRuns.get(id);
+        return record?.status === "COMPLETED" && this.#ancestors(node.id).has(id)
+          ? (record.output as JsonValue)
+          : undefined;
+      },
       trigger: (this.run.triggerData ?? null) as JsonValue,
       attempt,
       signal,

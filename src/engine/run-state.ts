@@ -109,7 +109,10 @@ export class RunState {
     }
     for (const root of this.roots()) ready.add(root);
     const byPosition = (a: string, b: string) => this.#position.get(a)! - this.#position.get(b)!;
-    return { ready: [...ready].filter((id) => !this.#settled.has(id)).sort(byPosition), skipped };
+    return {
+      ready: [...ready].filter((id) => !this.#settled.has(id)).sort(byPosition),
+      skipped: skipped.sort(byPosition),
+    };
   }
 
   #settle(nodeId: string, settlement: Settlement, progress: Progress): void {

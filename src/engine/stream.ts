@@ -16,13 +16,25 @@ const MAX_BUFFERED = 10_000;
 /** Events read from the store at a time. */
 const PAGE = 1000;
 
+export interface StreamOptions {
+  /**
+   * While the run executes on another instance, also read the store this often: events then
+   * arrive even without Redis between the instances, or if a message is lost. @default 1000
+   */
+  readonly pollMs?: number;
+  /** True while this process executes the run (its events cannot miss the local bus). */
+  readonly isLocal?: () => boolean;
+}
+
 async function* stream(
   store: Store,
   bus: EventBus,
   runId: string,
   after: number,
   signal: AbortSignal,
+  options: StreamOptions,
 ): AsyncGenerator<RunEventRecord, void, undefined> {
+  const pollMs = options.pollMs ?? 1000;
   let buffer: RunEventRecord[] = [];
   let overflowed = false;
   let wake: (() => void) | undefined;
@@ -62,10 +74,21 @@ async function* stream(
       }
       const event = buffer.shift();
       if (!event) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
+        let timer: NodeJS.Timeout | undefined;
+        const polled = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          timer = setTimeout(() => resolve(true), pollMs);
         });
+        clearTimeout(timer);
         wake = undefined;
+        if (
+          polled &&
+          buffer.length === 0 &&
+          !signal.aborted &&
+          !options.isLocal?.() &&
+          (yield* replay())
+        )
+          return;
         continue;
       }
       if (event.seq <= last) continue;
@@ -90,9 +113,10 @@ export function runEventStream(
   bus: EventBus,
   runId: string,
   after = 0,
+  options: StreamOptions = {},
 ): AsyncIterableIterator<RunEventRecord> {
   const controller = new AbortController();
-  const inner = stream(store, bus, runId, after, controller.signal);
+  const inner = stream(store, bus, runId, after, controller.signal, options);
   const iterator: AsyncIterableIterator<RunEventRecord> = {
     next: () => inner.next(),
     async return() {

@@ -10,7 +10,6 @@ import { AppError } from "../errors.ts";
 function codeOf(error: GraphQLError): string {
   if (typeof error.extensions.code === "string") return error.extensions.code;
   if (/^Syntax Error/.test(error.message)) return "GRAPHQL_PARSE_FAILED";
-  if (/^Variable "\$/.test(error.message)) return "BAD_USER_INPUT";
   return "GRAPHQL_VALIDATION_FAILED";
 }
 

@@ -78,10 +78,10 @@ export async function startTestServer(
 }
 
 /** Collects every event of a subscription until it completes (or `timeoutMs`). */
-export function subscribeAll<R>(
+export function subscribeAll<R, V extends Record<string, unknown>>(
   wsUrl: string,
-  document: TypedDocumentNode<R, Record<string, unknown>>,
-  variables: Record<string, unknown>,
+  document: TypedDocumentNode<R, V>,
+  variables: V,
   timeoutMs = 15_000,
 ): { events: R[]; done: Promise<R[]>; dispose: () => void } {
   const client = createClient({

@@ -10,6 +10,11 @@ export interface NodeContext {
   readonly node: NodeDefinition;
   /** Output of each live predecessor, by node id. */
   readonly inputs: Readonly<Record<string, JsonValue>>;
+  /**
+   * Output of any completed node upstream of this one (not only direct predecessors), for
+   * templates: `{{inputs.fetch.body}}` works two hops after `fetch`.
+   */
+  readonly upstream?: (nodeId: string) => JsonValue | undefined;
   readonly trigger: JsonValue;
   /** 1 for the first call. */
   readonly attempt: number;
@@ -29,9 +34,20 @@ export function soleInput(inputs: Readonly<Record<string, JsonValue>>): JsonValu
   return keys.length === 1 ? inputs[keys[0]!]! : null;
 }
 
+/** `inputs` for templates: direct inputs first, then completed upstream nodes. */
+function templateInputs(context: NodeContext): Readonly<Record<string, unknown>> {
+  const { inputs, upstream } = context;
+  if (!upstream) return inputs;
+  return new Proxy(inputs, {
+    get: (target, key) =>
+      typeof key !== "string" ? undefined : key in target ? target[key] : upstream(key),
+    has: (target, key) => typeof key === "string" && (key in target || upstream(key) !== undefined),
+  });
+}
+
 export function templateView(context: NodeContext): TemplateView {
   return {
-    inputs: context.inputs,
+    inputs: templateInputs(context),
     input: soleInput(context.inputs),
     trigger: context.trigger,
     run: { id: context.runId },

@@ -1,0 +1,53 @@
+/** An engine on a store, without the HTTP server, and helpers to run pipelines to the end. */
+import pino from "pino";
+import { normalizeDefinition, type PipelineInput } from "../../src/engine/definition.ts";
+import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
+import { createMemoryBus } from "../../src/engine/events.ts";
+import { MemoryStore } from "../../src/store/memory.ts";
+import type { RunEventRecord, RunRecord, Store } from "../../src/store/types.ts";
+
+export function createTestEngine(options: Partial<EngineOptions> & { store?: Store } = {}): Engine {
+  const engine = new Engine({
+    store: options.store ?? new MemoryStore(),
+    bus: options.bus ?? createMemoryBus(),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    instanceId: options.instanceId ?? "test-instance",
+    httpAllowlist: ["127.0.0.1", "localhost"],
+    pollMs: 50,
+    ...options,
+  });
+  engine.start();
+  return engine;
+}
+
+export async function createPipeline(engine: Engine, input: PipelineInput): Promise<string> {
+  return (await engine.store.createPipeline(normalizeDefinition(input))).id;
+}
+
+/** Collects a run's events until its terminal event. */
+export async function collectEvents(
+  engine: Engine,
+  runId: string,
+  after = 0,
+): Promise<RunEventRecord[]> {
+  const events: RunEventRecord[] = [];
+  for await (const event of await engine.events(runId, after)) events.push(event);
+  return events;
+}
+
+export async function getRun(store: Store, runId: string): Promise<RunRecord> {
+  const [run] = await store.getRuns([runId]);
+  if (!run) throw new Error(`no run ${runId}`);
+  return run;
+}
+
+/** Starts a run and waits for its end. */
+export async function runToEnd(engine: Engine, pipelineId: string, triggerData: unknown = null) {
+  const started = await engine.runPipeline(pipelineId, triggerData as never);
+  const events = await collectEvents(engine, started.id);
+  return { started, events, run: await getRun(engine.store, started.id) };
+}
+
+/** Events as [type, nodeId, attempt] for exact sequence assertions. */
+export const steps = (events: readonly RunEventRecord[]) =>
+  events.map((e) => [e.type, e.nodeId, e.attempt] as const);
