@@ -1,19 +1,24 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AgentConfig } from "../src/config.ts";
 import type { Engine } from "../src/engine/engine.ts";
+import { availableProviders } from "./helpers/databases.ts";
 import {
+  closeEngineStores,
   collectEvents,
   createPipeline,
-  createTestEngine,
+  engineOn,
   getRun,
   runToEnd,
   steps,
 } from "./helpers/engine.ts";
 import { type Reply, type Stub, startOpenAiStub, startStub } from "./helpers/stubs.ts";
 
+const providers = await availableProviders();
+
 let engine: Engine;
 afterEach(async () => {
   await engine?.stop(0);
+  await closeEngineStores();
 });
 
 const trigger = { id: "start", type: "TRIGGER" } as const;
@@ -40,7 +45,7 @@ function httpPipeline(
   };
 }
 
-describe("http action", () => {
+describe.each(providers)("http action on %s", (provider) => {
   let stub: Stub;
   const script = new Map<string, (call: number) => Reply>();
   beforeAll(async () => {
@@ -51,7 +56,7 @@ describe("http action", () => {
   afterAll(() => stub.close());
 
   it("retries 5xx with exponential backoff until it succeeds", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/flaky", (call) =>
       call <= 2 ? { status: 503 } : { status: 200, body: { hello: "world" } },
     );
@@ -82,7 +87,7 @@ describe("http action", () => {
   });
 
   it("retries 429 and fails after maxAttempts", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/busy", () => ({ status: 429 }));
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/busy`));
     const { events, run } = await runToEnd(engine, id);
@@ -103,7 +108,7 @@ describe("http action", () => {
   });
 
   it("fails a 4xx at once, without retrying", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/missing", () => ({ status: 404, body: "no such thing" }));
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/missing`));
     const { events, run } = await runToEnd(engine, id);
@@ -120,7 +125,7 @@ describe("http action", () => {
   });
 
   it("fails an attempt that outlives timeoutMs, and retries it", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/hang", () => "hang");
     const id = await createPipeline(
       engine,
@@ -143,7 +148,7 @@ describe("http action", () => {
   });
 
   it("keeps going after a failure with continueOnFail, passing {error} on", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/down", () => ({ status: 400 }));
     const id = await createPipeline(engine, {
       name: "tolerant",
@@ -185,7 +190,7 @@ describe("http action", () => {
   });
 
   it("renders templates in url and body, and reaches upstream nodes by id", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/source", () => ({ status: 200, body: { token: "abc", items: [1, 2] } }));
     script.set("/sink/abc", () => ({ status: 201, body: { stored: true } }));
     const id = await createPipeline(engine, {
@@ -222,7 +227,7 @@ describe("http action", () => {
   });
 
   it("refuses private and loopback hosts that are not allowed, without retrying", async () => {
-    engine = createTestEngine({ httpAllowlist: [] });
+    engine = await engineOn(provider, { httpAllowlist: [] });
     const before = stub.calls.get("/flaky") ?? 0;
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/flaky`));
     const { events, run } = await runToEnd(engine, id);
@@ -239,7 +244,7 @@ describe("http action", () => {
   });
 
   it("refuses a name that resolves to a loopback address", async () => {
-    engine = createTestEngine({ httpAllowlist: [] });
+    engine = await engineOn(provider, { httpAllowlist: [] });
     const port = new URL(stub.url).port;
     const id = await createPipeline(engine, httpPipeline(`http://localhost:${port}/flaky`));
     const { run } = await runToEnd(engine, id);
@@ -249,7 +254,7 @@ describe("http action", () => {
   });
 
   it("aborts the request in flight when the run is cancelled", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/slow", () => "hang");
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/slow`));
     const started = await engine.runPipeline(id, null);
@@ -269,7 +274,7 @@ describe("http action", () => {
   });
 
   it("cancel interrupts a backoff wait at once", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     script.set("/always-503", () => ({ status: 503 }));
     const id = await createPipeline(
       engine,
@@ -295,7 +300,7 @@ describe("http action", () => {
   });
 
   it("opens the breaker after failureThreshold failed runs, fails fast while open, and resets", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     let healthy = false;
     script.set("/breaker", () => (healthy ? { status: 200 } : { status: 500 }));
     const id = await createPipeline(engine, {
@@ -334,12 +339,14 @@ describe("http action", () => {
   });
 
   it("lets one trial call through after recoveryTimeoutMs and closes on success", async () => {
-    engine = createTestEngine();
+    // The breakers read a clock the test moves: no waiting, no race with a slow machine.
+    let clock = Date.now();
+    engine = await engineOn(provider, { now: () => new Date(clock) });
     let healthy = false;
     script.set("/recover", () => (healthy ? { status: 200 } : { status: 500 }));
     const id = await createPipeline(engine, {
       ...httpPipeline(`${stub.url}/recover`, { retry: { maxAttempts: 1 } }),
-      breaker: { failureThreshold: 1, recoveryTimeoutMs: 100 },
+      breaker: { failureThreshold: 1, recoveryTimeoutMs: 60_000 },
     });
     expect((await runToEnd(engine, id)).run.status).toBe("FAILED");
     expect(await engine.store.getBreaker(id, "call")).toMatchObject({
@@ -347,8 +354,9 @@ describe("http action", () => {
       failureCount: 1,
     });
     healthy = true;
+    clock += 59_999;
     expect((await runToEnd(engine, id)).run.error).toMatch(/is OPEN until/);
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    clock += 1;
     expect((await runToEnd(engine, id)).run.status).toBe("COMPLETED");
     expect(await engine.store.getBreaker(id, "call")).toMatchObject({
       state: "CLOSED",
@@ -358,7 +366,7 @@ describe("http action", () => {
   });
 });
 
-describe("agent nodes", () => {
+describe.each(providers)("agent nodes on %s", (provider) => {
   let openai: Stub;
   let script: (call: number) => Reply | { content: string };
   beforeAll(async () => {
@@ -397,7 +405,7 @@ describe("agent nodes", () => {
   };
 
   it("calls an OpenAI-compatible endpoint with the rendered task", async () => {
-    engine = createTestEngine({ agents: agents() });
+    engine = await engineOn(provider, { agents: agents() });
     script = () => ({ content: "A short summary." });
     const before = openai.requests.length;
     const id = await createPipeline(engine, pipeline);
@@ -423,7 +431,7 @@ describe("agent nodes", () => {
   });
 
   it("retries 429 and 500 from the agent, then succeeds", async () => {
-    engine = createTestEngine({ agents: agents() });
+    engine = await engineOn(provider, { agents: agents() });
     let calls = 0;
     script = () => {
       calls++;
@@ -451,7 +459,7 @@ describe("agent nodes", () => {
   });
 
   it("fails at once on a 401 from the agent", async () => {
-    engine = createTestEngine({ agents: agents() });
+    engine = await engineOn(provider, { agents: agents() });
     script = () => ({ status: 401, body: { error: "bad key" } });
     const id = await createPipeline(engine, pipeline);
     const { events, run } = await runToEnd(engine, id, { text: "x" });
@@ -466,7 +474,7 @@ describe("agent nodes", () => {
   });
 
   it("uses agents registered in code", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     engine.agents.register("echo", async ({ task, agentId }) => ({
       result: task.toUpperCase(),
       agentId,

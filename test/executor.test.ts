@@ -1,25 +1,30 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { PipelineInput } from "../src/engine/definition.ts";
 import type { Engine } from "../src/engine/engine.ts";
+import { availableProviders } from "./helpers/databases.ts";
 import {
+  closeEngineStores,
   collectEvents,
   createPipeline,
-  createTestEngine,
+  engineOn,
   getRun,
   runToEnd,
   steps,
 } from "./helpers/engine.ts";
 
+const providers = await availableProviders();
+
 let engine: Engine;
 afterEach(async () => {
   await engine?.stop(0);
+  await closeEngineStores();
 });
 
 const trigger = { id: "start", type: "TRIGGER" } as const;
 
-describe("executor", () => {
+describe.each(providers)("executor on %s", (provider) => {
   it("runs a linear pipeline, passing outputs downstream as inputs", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "linear",
       nodes: [
@@ -66,7 +71,7 @@ describe("executor", () => {
   });
 
   it("runs ready nodes at once and joins them", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "fan",
       nodes: [
@@ -111,7 +116,7 @@ describe("executor", () => {
   });
 
   it("follows the branch a condition takes and skips the other, transitively", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const input: PipelineInput = {
       name: "branches",
       nodes: [
@@ -160,7 +165,7 @@ describe("executor", () => {
   });
 
   it("counts a condition whose expression fails at run time as false, and goes on", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "bad-expression",
       nodes: [
@@ -192,7 +197,7 @@ describe("executor", () => {
   });
 
   it("keeps the seed's condition forms: true, false and input.result", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "seed-forms",
       nodes: [
@@ -231,7 +236,7 @@ describe("executor", () => {
   });
 
   it("gives an invalid pipeline a FAILED run whose error lists the problems", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "invalid",
       nodes: [{ id: "a", type: "PARALLEL" }],
@@ -250,7 +255,7 @@ describe("executor", () => {
   });
 
   it("cancels a long run: aborts the delay, ends CANCELLED once, and never changes again", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "long",
       nodes: [
@@ -291,7 +296,7 @@ describe("executor", () => {
   });
 
   it("ends a run that outlives timeoutSeconds TIMED_OUT", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "slow",
       timeoutSeconds: 1,
@@ -323,7 +328,7 @@ describe("executor", () => {
   });
 
   it("runs one node at a time when the pipeline sets maxConcurrency 1", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "serial",
       maxConcurrency: 1,
@@ -348,7 +353,7 @@ describe("executor", () => {
   });
 
   it("never lets more node executions run at once than MAX_CONCURRENT_NODES", async () => {
-    engine = createTestEngine({ maxConcurrentNodes: 2 });
+    engine = await engineOn(provider, { maxConcurrentNodes: 2 });
     const id = await createPipeline(engine, {
       name: "wide",
       nodes: [
@@ -374,7 +379,7 @@ describe("executor", () => {
   });
 
   it("ends every run with exactly one terminal event, even when cancel races the last node", async () => {
-    engine = createTestEngine();
+    engine = await engineOn(provider);
     const id = await createPipeline(engine, {
       name: "race",
       nodes: [trigger, { id: "a", type: "PARALLEL" }],

@@ -14,7 +14,14 @@
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { assertJsonWithinLimits, BadInputError, NotFoundError } from "../errors.ts";
-import type { BreakerRecord, RunEventRecord, RunRecord, Store } from "../store/types.ts";
+import {
+  type BreakerRecord,
+  type NewRun,
+  type RunEventRecord,
+  type RunRecord,
+  type Store,
+  StoreError,
+} from "../store/types.ts";
 import { BreakerGuard } from "./breaker.ts";
 import {
   type CompiledPipeline,
@@ -54,6 +61,8 @@ export interface EngineOptions {
   readonly validation?: Omit<ValidationOptions, "actions">;
   readonly httpAllowlist?: readonly string[];
   readonly agents?: ConstructorParameters<typeof AgentRegistry>[0];
+  /** The clock breakers read (tests move it instead of waiting). @default () => new Date() */
+  readonly now?: () => Date;
   /** Limits for `triggerData`. */
   readonly jsonLimits?: { readonly maxJsonDepth: number; readonly maxConfigBytes: number };
 }
@@ -94,8 +103,18 @@ export class Engine {
       store: options.store,
       bus: options.bus,
       logger: options.logger,
+      ownerId: options.instanceId,
+      onRejected: (runIds) => {
+        for (const id of runIds) {
+          this.#logger.warn(
+            { runId: id },
+            "lease lost: another instance owns the run now; stopping here",
+          );
+          this.#active.get(id)?.abandon(true);
+        }
+      },
     });
-    this.breakers = new BreakerGuard(options.store);
+    this.breakers = new BreakerGuard(options.store, options.now);
     this.actions = new ActionRegistry({ httpAllowlist: options.httpAllowlist ?? [] });
     this.agents = new AgentRegistry(options.agents ?? []);
     this.#handlers = {
@@ -247,7 +266,7 @@ export class Engine {
     if (!outcome.valid) {
       const now = new Date();
       const error = validationFailureMessage(outcome.errors);
-      return this.store.createRun(
+      return this.#createRun(
         { ...base, status: "FAILED", error, startedAt: now, completedAt: now },
         [
           {
@@ -266,7 +285,7 @@ export class Engine {
         ],
       );
     }
-    const run = await this.store.createRun(
+    const run = await this.#createRun(
       { ...base, status: "QUEUED", error: null, startedAt: null, completedAt: null },
       [],
     );
@@ -283,6 +302,17 @@ export class Engine {
     if (!claimed) return run;
     await this.#execute(claimed);
     return { ...claimed, status: "RUNNING", startedAt: new Date() };
+  }
+
+  /** The store's createRun, with a pipeline deleted meanwhile reported as NOT_FOUND. */
+  async #createRun(run: NewRun, events: Parameters<Store["createRun"]>[1]): Promise<RunRecord> {
+    try {
+      return await this.store.createRun(run, events);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === "NOT_FOUND")
+        throw new NotFoundError("pipeline", run.pipelineId);
+      throw error;
+    }
   }
 
   /**

@@ -19,6 +19,10 @@ export interface WriterOptions {
   readonly logger: Logger;
   /** First wait after a failed commit; doubles up to 5 s. @default 100 */
   readonly retryDelayMs?: number;
+  /** Writes only for runs this owner holds the lease of (see WriteBatch.ownerId). */
+  readonly ownerId?: string;
+  /** Told of runs whose writes were refused because their lease is held by someone else. */
+  readonly onRejected?: (runIds: readonly string[]) => void;
 }
 
 interface Pending {
@@ -113,12 +117,15 @@ export class RunWriter {
       for (const resolve of batch.waiters) resolve();
       return;
     }
+    let rejected: ReadonlySet<string>;
     try {
-      await this.#options.store.commit({
+      const outcome = await this.#options.store.commit({
         events: batch.events,
         nodeRuns: [...batch.nodeRuns.values()],
         runs: [...batch.runs.values()],
+        ownerId: this.#options.ownerId,
       });
+      rejected = new Set(outcome.rejectedRuns);
     } catch (error) {
       this.#failures++;
       this.#options.logger.error(
@@ -129,8 +136,10 @@ export class RunWriter {
       return;
     }
     this.#failures = 0;
-    for (const event of batch.events) this.#options.bus.publish(event);
+    for (const event of batch.events)
+      if (!rejected.has(event.runId)) this.#options.bus.publish(event);
     for (const resolve of batch.waiters) resolve();
+    if (rejected.size > 0) this.#options.onRejected?.([...rejected]);
   }
 
   /** Puts a failed batch back in front of what was written since, newer states winning. */

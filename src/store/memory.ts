@@ -8,6 +8,7 @@ import { TERMINAL_RUN_STATUSES } from "../engine/types.ts";
 import { newId } from "./ids.ts";
 import type {
   BreakerRecord,
+  CommitOutcome,
   DeleteOutcome,
   LeaseArgs,
   NewRun,
@@ -21,6 +22,7 @@ import type {
   Store,
   WriteBatch,
 } from "./types.ts";
+import { StoreError } from "./types.ts";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -102,7 +104,10 @@ export class MemoryStore implements Store {
     events: readonly Omit<RunEventRecord, "runId">[],
   ): Promise<RunRecord> {
     const pipeline = this.#pipelines.get(run.pipelineId);
-    if (!pipeline) throw new Error(`no pipeline ${run.pipelineId}`);
+    if (!pipeline) throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
+    // As the databases' (runId, seq) key would.
+    if (new Set(events.map((e) => e.seq)).size !== events.length)
+      throw new Error("duplicate event seq");
     const record: Mutable<RunRecord> = {
       ...clone(run),
       id: newId(),
@@ -115,7 +120,7 @@ export class MemoryStore implements Store {
     this.#runs.set(record.id, record);
     this.#events.set(
       record.id,
-      events.map((e) => ({ ...e, runId: record.id })),
+      events.map((e) => ({ ...clone(e), runId: record.id })),
     );
     this.#nodeRuns.set(record.id, new Map());
     pipeline.runCount++;
@@ -175,8 +180,23 @@ export class MemoryStore implements Store {
     return this.#events.get(runId)?.at(-1)?.seq ?? 0;
   }
 
-  async commit(batch: WriteBatch): Promise<void> {
+  async commit(batch: WriteBatch): Promise<CommitOutcome> {
     this.stats.queries++;
+    const ids = new Set([
+      ...batch.events.map((e) => e.runId),
+      ...batch.nodeRuns.map((n) => n.runId),
+      ...batch.runs.map((r) => r.id),
+    ]);
+    const rejected = new Set(
+      batch.ownerId === undefined
+        ? []
+        : [...ids].filter((id) => this.#runs.get(id)?.ownerId !== batch.ownerId),
+    );
+    batch = {
+      events: batch.events.filter((e) => !rejected.has(e.runId)),
+      nodeRuns: batch.nodeRuns.filter((n) => !rejected.has(n.runId)),
+      runs: batch.runs.filter((r) => !rejected.has(r.id)),
+    };
     for (const event of batch.events) {
       const list = this.#events.get(event.runId);
       if (!list || list.some((e) => e.seq === event.seq)) continue;
@@ -200,6 +220,7 @@ export class MemoryStore implements Store {
         else if (pipeline && patch.status !== "CANCELLED") pipeline.errorCount++;
       }
     }
+    return { rejectedRuns: [...rejected] };
   }
 
   #claimable(run: RunRecord, { ownerId, now }: LeaseArgs, allowOwn: boolean): boolean {

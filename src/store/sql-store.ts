@@ -19,6 +19,7 @@ import { newId } from "./ids.ts";
 import type { Mutex, SqlColumn, SqlDriver, SqlExecutor, SqlValue } from "./sql.ts";
 import type {
   BreakerRecord,
+  CommitOutcome,
   DeleteOutcome,
   LeaseArgs,
   NewRun,
@@ -32,6 +33,7 @@ import type {
   Store,
   WriteBatch,
 } from "./types.ts";
+import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
 
@@ -121,14 +123,17 @@ export class SqlStore implements Store {
       : [`${column} IN (SELECT value FROM json_each(?))`, JSON.stringify(values)];
   }
 
-  /** Prisma writes on SQLite must not interleave with a transaction of the SQL layer. */
-  #write<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Prisma's statements on SQLite run on the SQL layer's connection, some awaits after the
+   * call: they take the same lock as its transactions, so that they never land inside one.
+   */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
     return this.#writeLock ? this.#writeLock.run(work) : work();
   }
 
   async createPipeline(definition: PipelineDefinition): Promise<PipelineRecord> {
     const now = new Date();
-    const row = await this.#write(() =>
+    const row = await this.#exclusive(() =>
       this.#prisma.pipeline.create({
         data: { id: newId(), ...pipelineColumns(definition), createdAt: now, updatedAt: now },
       }),
@@ -137,7 +142,7 @@ export class SqlStore implements Store {
   }
 
   async updatePipeline(id: string, definition: PipelineDefinition): Promise<PipelineRecord | null> {
-    const rows = await this.#write(() =>
+    const rows = await this.#exclusive(() =>
       this.#prisma.pipeline.updateManyAndReturn({
         where: { id },
         data: { ...pipelineColumns(definition), version: { increment: 1 }, updatedAt: new Date() },
@@ -148,6 +153,11 @@ export class SqlStore implements Store {
 
   async deletePipeline(id: string): Promise<DeleteOutcome> {
     return this.#sql.transaction(async (tx) => {
+      // Lock the pipeline first: a createRun of it (which updates its counters) then either
+      // finishes before the check below sees its run, or waits and finds the pipeline gone.
+      if (this.#sql.dialect === "postgresql") {
+        await tx.query(`SELECT "id" FROM "Pipeline" WHERE "id" = ? FOR UPDATE`, [id]);
+      }
       const active = await tx.query(
         `SELECT 1 AS "one" FROM "PipelineRun" WHERE "pipelineId" = ? AND "status" IN ('QUEUED', 'RUNNING') LIMIT 1`,
         [id],
@@ -161,17 +171,21 @@ export class SqlStore implements Store {
 
   async getPipelines(ids: readonly string[]): Promise<(PipelineRecord | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.#prisma.pipeline.findMany({ where: { id: { in: [...ids] } } });
+    const rows = await this.#exclusive(() =>
+      this.#prisma.pipeline.findMany({ where: { id: { in: [...ids] } } }),
+    );
     const byId = new Map(rows.map((row) => [row.id, pipelineFromRow(row)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
 
   async listPipelines({ first, after }: PageArgs): Promise<Page<PipelineRecord>> {
-    const rows = await this.#prisma.pipeline.findMany({
-      where: after ? { id: { lt: after } } : {},
-      orderBy: { id: "desc" },
-      take: first + 1,
-    });
+    const rows = await this.#exclusive(() =>
+      this.#prisma.pipeline.findMany({
+        where: after ? { id: { lt: after } } : {},
+        orderBy: { id: "desc" },
+        take: first + 1,
+      }),
+    );
     return page(rows.map(pipelineFromRow), first);
   }
 
@@ -183,6 +197,14 @@ export class SqlStore implements Store {
     const now = new Date();
     const finished = TERMINAL_RUN_STATUSES.has(run.status);
     await this.#sql.transaction(async (tx) => {
+      // The pipeline may have been deleted since the caller read it: a clean NOT_FOUND rather
+      // than a foreign-key error. (PostgreSQL: the row lock makes a concurrent delete wait.)
+      const lock = this.#sql.dialect === "postgresql" ? "FOR SHARE" : "";
+      const exists = await tx.query(`SELECT "id" FROM "Pipeline" WHERE "id" = ? ${lock}`, [
+        run.pipelineId,
+      ]);
+      if (exists.length === 0)
+        throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
       await tx.execute(
         `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
@@ -287,24 +309,49 @@ export class SqlStore implements Store {
     return Number(rows[0]?.seq ?? 0);
   }
 
-  async commit(batch: WriteBatch): Promise<void> {
-    if (batch.events.length === 0 && batch.nodeRuns.length === 0 && batch.runs.length === 0) return;
-    await this.#sql.transaction(async (tx) => {
-      // An event already stored (a zombie owner replaying) is skipped, not an error that
-      // would take the other runs of the batch down with it.
+  async commit(batch: WriteBatch): Promise<CommitOutcome> {
+    if (batch.events.length === 0 && batch.nodeRuns.length === 0 && batch.runs.length === 0) {
+      return { rejectedRuns: [] };
+    }
+    return this.#sql.transaction(async (tx) => {
+      let { events, nodeRuns, runs } = batch;
+      let rejectedRuns: string[] = [];
+      if (batch.ownerId !== undefined) {
+        const ids = [
+          ...new Set([
+            ...events.map((e) => e.runId),
+            ...nodeRuns.map((n) => n.runId),
+            ...runs.map((r) => r.id),
+          ]),
+        ];
+        const [condition, param] = this.#inList(`"id"`, ids);
+        // FOR UPDATE: a claim by another instance waits for this transaction to end.
+        const lock = this.#sql.dialect === "postgresql" ? "FOR UPDATE" : "";
+        const held = new Set(
+          (
+            await tx.query<{ id: string }>(
+              `SELECT "id" FROM "PipelineRun" WHERE ${condition} AND "ownerId" = ? ${lock}`,
+              [param, batch.ownerId],
+            )
+          ).map((row) => String(row.id)),
+        );
+        rejectedRuns = ids.filter((id) => !held.has(id));
+        if (rejectedRuns.length > 0) {
+          events = events.filter((e) => held.has(e.runId));
+          nodeRuns = nodeRuns.filter((n) => held.has(n.runId));
+          runs = runs.filter((r) => held.has(r.id));
+        }
+      }
+      // An event already stored is skipped rather than failing the other runs of the batch.
       await tx.insertMany(
         "RunEvent",
         EVENT_COLUMNS,
-        batch.events.map(eventRow),
+        events.map(eventRow),
         "ON CONFLICT DO NOTHING",
       );
-      await tx.insertMany(
-        "NodeRun",
-        NODE_RUN_COLUMNS,
-        batch.nodeRuns.map(nodeRunRow),
-        NODE_RUN_UPSERT,
-      );
-      for (const patch of batch.runs) await this.#applyRunPatch(tx, patch);
+      await tx.insertMany("NodeRun", NODE_RUN_COLUMNS, nodeRuns.map(nodeRunRow), NODE_RUN_UPSERT);
+      for (const patch of runs) await this.#applyRunPatch(tx, patch);
+      return { rejectedRuns };
     });
   }
 
@@ -431,10 +478,16 @@ export class SqlStore implements Store {
     nodeId: string,
     change: (current: BreakerRecord | null) => BreakerRecord | null,
   ): Promise<BreakerRecord | null> {
-    const lock = this.#sql.dialect === "postgresql" ? "FOR UPDATE" : "";
     return this.#sql.transaction(async (tx) => {
+      // FOR UPDATE cannot lock a row that does not exist yet; a transaction-scoped advisory
+      // lock on the key serialises the first writers too. (SQLite has one writer at a time.)
+      if (this.#sql.dialect === "postgresql") {
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, [
+          `breaker:${pipelineId}:${nodeId}`,
+        ]);
+      }
       const rows = await tx.query(
-        `SELECT * FROM "NodeBreaker" WHERE "pipelineId" = ? AND "nodeId" = ? ${lock}`,
+        `SELECT * FROM "NodeBreaker" WHERE "pipelineId" = ? AND "nodeId" = ?`,
         [pipelineId, nodeId],
       );
       const current = rows[0] ? breakerFromRow(rows[0]) : null;

@@ -112,10 +112,19 @@ export function createSqliteDriver(
       for (const row of rows) statement.run(...row.map(sqliteParam));
     },
   };
+  // Outside a transaction a statement runs at once, unless a transaction is open on the
+  // connection (it awaits between statements): then it waits, so that nobody reads what that
+  // transaction has not committed, or writes into it.
+  const outside =
+    <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      db.inTransaction ? lock.run(() => run(...args)) : run(...args);
   return {
     dialect: "sqlite",
     stats,
-    ...executor,
+    query: outside(executor.query) as SqlExecutor["query"],
+    execute: outside(executor.execute),
+    insertMany: outside(executor.insertMany),
     transaction: (work) =>
       lock.run(async () => {
         prepare("BEGIN IMMEDIATE").run();

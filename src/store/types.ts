@@ -87,6 +87,17 @@ export interface WriteBatch {
   readonly events: readonly RunEventRecord[];
   readonly nodeRuns: readonly NodeRunRecord[];
   readonly runs: readonly RunPatch[];
+  /**
+   * Fencing: when set, only the runs this instance still holds the lease of are written (the
+   * check and the writes are one transaction, the rows locked); the others are left out and
+   * reported, so that an instance that lost a run cannot write over its new owner.
+   */
+  readonly ownerId?: string;
+}
+
+export interface CommitOutcome {
+  /** Runs left out because `ownerId` no longer holds their lease. */
+  readonly rejectedRuns: readonly string[];
 }
 
 export interface Page<T> {
@@ -153,7 +164,7 @@ export interface Store {
   lastSeq(runId: string): Promise<number>;
 
   /** Applies the batch in one transaction. */
-  commit(batch: WriteBatch): Promise<void>;
+  commit(batch: WriteBatch): Promise<CommitOutcome>;
 
   /**
    * Takes the run if it is QUEUED or RUNNING and nobody holds a live lease on it; returns the

@@ -5,6 +5,7 @@ import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
 import { createMemoryBus } from "../../src/engine/events.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { RunEventRecord, RunRecord, Store } from "../../src/store/types.ts";
+import { freshStore, type Provider } from "./databases.ts";
 
 export function createTestEngine(options: Partial<EngineOptions> & { store?: Store } = {}): Engine {
   const engine = new Engine({
@@ -51,3 +52,19 @@ export async function runToEnd(engine: Engine, pipelineId: string, triggerData: 
 /** Events as [type, nodeId, attempt] for exact sequence assertions. */
 export const steps = (events: readonly RunEventRecord[]) =>
   events.map((e) => [e.type, e.nodeId, e.attempt] as const);
+
+const cleanups: (() => Promise<void>)[] = [];
+
+/** An engine on a fresh store of the provider; `closeEngineStores` drops the stores. */
+export async function engineOn(
+  provider: Provider,
+  options: Partial<EngineOptions> = {},
+): Promise<Engine> {
+  const { store, cleanup } = await freshStore(provider);
+  cleanups.push(cleanup);
+  return createTestEngine({ ...options, store });
+}
+
+export async function closeEngineStores(): Promise<void> {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+}
