@@ -1,9 +1,27 @@
-/** GraphiQL, served from the package (no CDN), with example operations preloaded. */
+/**
+ * GraphiQL, served from the package (no CDN), with example operations preloaded in tabs.
+ * The examples carry their input inline: GraphiQL does not restore a tab's variables.
+ */
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 
-const createAndValidate = `# 1. Create a pipeline (the variables are below), then copy its id.
-mutation CreatePipeline($input: PipelineInput!) {
-  createPipeline(input: $input) {
+const createAndValidate = `# 1. Create a pipeline, then copy its id into the "Run" tab.
+mutation CreatePipeline {
+  createPipeline(input: {
+    name: "hello"
+    nodes: [
+      { id: "start", type: TRIGGER }
+      { id: "check", type: CONDITION, config: { expression: "trigger.n > 10" } }
+      { id: "big", type: ACTION, config: { action: "log", message: "big: {{trigger.n}}" } }
+      { id: "wait", type: DELAY, config: { seconds: 2 } }
+      { id: "small", type: ACTION, config: { action: "log", message: "small: {{trigger.n}}" } }
+    ]
+    edges: [
+      { source: "start", target: "check" }
+      { source: "check", target: "big", branch: TRUE }
+      { source: "big", target: "wait" }
+      { source: "check", target: "small", branch: FALSE }
+    ]
+  }) {
     id
     name
     validation { valid errors { code message nodeId } }
@@ -14,8 +32,8 @@ mutation CreatePipeline($input: PipelineInput!) {
 mutation ValidateDraft {
   validatePipeline(definition: {
     name: "draft"
-    nodes: [{ id: "a", type: PARALLEL }, { id: "b", type: PARALLEL }]
-    edges: [{ source: "a", target: "b" }, { source: "b", target: "a" }]
+    nodes: [{ id: "t", type: TRIGGER }, { id: "a", type: PARALLEL }, { id: "b", type: PARALLEL }]
+    edges: [{ source: "t", target: "a" }, { source: "a", target: "b" }, { source: "b", target: "a" }]
   }) {
     valid
     errors { code message nodeId }
@@ -23,47 +41,26 @@ mutation ValidateDraft {
 }
 `;
 
-const createVariables = JSON.stringify(
-  {
-    input: {
-      name: "hello",
-      nodes: [
-        { id: "start", type: "TRIGGER" },
-        { id: "check", type: "CONDITION", config: { expression: "trigger.n > 10" } },
-        { id: "big", type: "ACTION", config: { action: "log", message: "big: {{trigger.n}}" } },
-        { id: "small", type: "ACTION", config: { action: "log", message: "small: {{trigger.n}}" } },
-      ],
-      edges: [
-        { source: "start", target: "check" },
-        { source: "check", target: "big", branch: "TRUE" },
-        { source: "check", target: "small", branch: "FALSE" },
-      ],
-    },
-  },
-  null,
-  2,
-);
-
-const runAndWatch = `# 3. Run it (paste the pipeline id), then watch the run in the next tab.
-mutation Run($id: ID!) {
-  runPipeline(id: $id, triggerData: { n: 42 }) { id status }
+const runAndCancel = `# 3. Run it: paste the pipeline id, run, then copy the run id into the "Watch" tab.
+mutation Run {
+  runPipeline(id: "PIPELINE-ID", triggerData: { n: 42 }) { id status }
 }
 
-query Run2($runId: ID!) {
-  run(id: $runId) {
+query RunState {
+  run(id: "RUN-ID") {
     status error
     nodeRuns { nodeId status attempts output error }
   }
 }
 
-mutation Cancel($runId: ID!) {
-  cancelRun(id: $runId) { id status }
+mutation Cancel {
+  cancelRun(id: "RUN-ID") { id status error }
 }
 `;
 
 const watch = `# 4. Live events of a run: replays what happened, then streams until the run ends.
-subscription Watch($runId: ID!) {
-  runEvents(runId: $runId) { seq type nodeId attempt at data }
+subscription Watch {
+  runEvents(runId: "RUN-ID") { seq type nodeId attempt at data }
 }
 `;
 
@@ -73,7 +70,7 @@ const list = `query Pipelines {
       node {
         id name runCount successCount errorCount
         runs(first: 5) { edges { node { id status startedAt completedAt } } }
-        breakers { nodeId state failureCount openedAt }
+        breakers { nodeId state failureCount openedAt halfOpenAt }
       }
     }
     pageInfo { hasNextPage endCursor }
@@ -88,13 +85,5 @@ export const renderPipelineGraphiQL = renderGraphiQL;
 export const graphiqlOptions = {
   title: "Pipeline server",
   subscriptionsProtocol: "WS" as const,
-  defaultTabs: [
-    { query: createAndValidate, variables: createVariables },
-    {
-      query: runAndWatch,
-      variables: JSON.stringify({ id: "<pipeline id>", runId: "<run id>" }, null, 2),
-    },
-    { query: watch, variables: JSON.stringify({ runId: "<run id>" }, null, 2) },
-    { query: list },
-  ],
+  defaultTabs: [{ query: createAndValidate }, { query: runAndCancel }, { query: watch }, { query: list }],
 };
