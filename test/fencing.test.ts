@@ -28,14 +28,20 @@ describe.each(providers)("lease fencing on %s", (provider) => {
     });
     const started = await engine.runPipeline(id, null);
     const store = engine.store;
-    for (let i = 0; i < 200 && (await store.lastSeq(started.id)) < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 200 && (await store.lastSeq(started.id)) < 4; i++)
+      await new Promise((r) => setTimeout(r, 5));
     expect(await store.lastSeq(started.id)).toBe(4);
     // Another instance takes the run over (as if this one had been cut off past its lease).
     const future = new Date(Date.now() + 120_000);
-    const taken = await store.claimRun(started.id, { ownerId: "someone-else", now: future, leaseUntil: new Date(future.getTime() + 60_000) });
+    const taken = await store.claimRun(started.id, {
+      ownerId: "someone-else",
+      now: future,
+      leaseUntil: new Date(future.getTime() + 60_000),
+    });
     expect(taken?.ownerId).toBe("someone-else");
     // The delay ends; this instance's writes for the run are refused and it stops.
-    for (let i = 0; i < 200 && engine.activeRuns > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && engine.activeRuns > 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(engine.activeRuns).toBe(0);
     await new Promise((r) => setTimeout(r, 50));
     expect(await store.lastSeq(started.id)).toBe(4);

@@ -13,7 +13,8 @@ import { REQUIRE_SERVICES } from "./helpers/services.ts";
 const CHROMIUM = "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
 if (!available) {
-  if (REQUIRE_SERVICES) throw new Error(`${CHROMIUM} is required (REQUIRE_SERVICES=1): apt-get install chromium`);
+  if (REQUIRE_SERVICES)
+    throw new Error(`${CHROMIUM} is required (REQUIRE_SERVICES=1): apt-get install chromium`);
   console.warn(`[tests] ${CHROMIUM} not found: the GraphiQL browser test is SKIPPED`);
 }
 
@@ -35,7 +36,11 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on("request", (request) => {
       const url = new URL(request.url());
-      if (!["127.0.0.1", "localhost"].includes(url.hostname) && !["data:", "blob:"].includes(url.protocol)) offHost.push(request.url());
+      if (
+        !["127.0.0.1", "localhost"].includes(url.hostname) &&
+        !["data:", "blob:"].includes(url.protocol)
+      )
+        offHost.push(request.url());
     });
   });
   afterAll(async () => {
@@ -56,7 +61,12 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
   it("creates a pipeline from the first example tab, runs it and watches it to the end", async () => {
     await page.goto(server.url);
     await page.waitForSelector(".graphiql-container");
-    expect((await page.locator(".graphiql-tab").allInnerTexts()).map((t) => t.trim())).toEqual(["CreatePipeline", "Run", "Watch", "Pipelines"]);
+    expect((await page.locator(".graphiql-tab").allInnerTexts()).map((t) => t.trim())).toEqual([
+      "CreatePipeline",
+      "Run",
+      "Watch",
+      "Pipelines",
+    ]);
     await page.click(".graphiql-execute-button");
     await page.getByRole("menuitem", { name: "CreatePipeline" }).click();
     await page.locator(".graphiql-response").getByText('"createPipeline"').waitFor();
@@ -65,15 +75,22 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
     const pipelineId = /"id":\s*"([0-9a-f-]{36})"/.exec(created)?.[1];
     expect(pipelineId).toBeDefined();
 
-    const started = await execute(`mutation { runPipeline(id: "${pipelineId}", triggerData: { n: 42 }) { id status } }`);
+    const started = await execute(
+      `mutation { runPipeline(id: "${pipelineId}", triggerData: { n: 42 }) { id status } }`,
+    );
     expect(started).toContain('"status": "RUNNING"');
     const runId = /"id":\s*"([0-9a-f-]{36})"/.exec(started)?.[1];
 
-    await page.goto(`${server.url}?query=${encodeURIComponent(`subscription { runEvents(runId: "${runId}") { seq type nodeId } }`)}`);
+    await page.goto(
+      `${server.url}?query=${encodeURIComponent(`subscription { runEvents(runId: "${runId}") { seq type nodeId } }`)}`,
+    );
     await page.waitForSelector(".graphiql-container");
     await page.click(".graphiql-execute-button");
     // GraphiQL shows the latest event of the stream; the last one is the terminal event.
-    await page.locator(".graphiql-response").getByText("RUN_COMPLETED").waitFor({ timeout: 15_000 });
+    await page
+      .locator(".graphiql-response")
+      .getByText("RUN_COMPLETED")
+      .waitFor({ timeout: 15_000 });
     const last = (await page.locator(".graphiql-response").innerText()).replace(/\u00a0/g, " ");
     expect(last).toContain('"seq": 11');
 

@@ -85,5 +85,10 @@ export const renderPipelineGraphiQL = renderGraphiQL;
 export const graphiqlOptions = {
   title: "Pipeline server",
   subscriptionsProtocol: "WS" as const,
-  defaultTabs: [{ query: createAndValidate }, { query: runAndCancel }, { query: watch }, { query: list }],
+  defaultTabs: [
+    { query: createAndValidate },
+    { query: runAndCancel },
+    { query: watch },
+    { query: list },
+  ],
 };
