@@ -30,11 +30,12 @@ async function main(): Promise<void> {
     app.stop().then(
       () => {
         app.logger.info("stopped");
-        process.exit(0);
+        // Logs are written asynchronously: let them reach stdout before exiting.
+        app.logger.flush(() => process.exit(0));
       },
       (error: unknown) => {
         app.logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
+        app.logger.flush(() => process.exit(1));
       },
     );
   };
