@@ -11,11 +11,18 @@ import {
   type NodeDefinition,
   type PipelineDefinition,
 } from "./definition.ts";
+import type { CompiledExpression } from "./expressions.ts";
+import { findCycles, topologicalOrder } from "./graph.ts";
 import {
-  type CompiledExpression,
-  compileExpression,
-  type ExpressionContext,
-} from "./expressions.ts";
+  checkBreaker,
+  checkNodeConfig,
+  checkNodePolicies,
+  isPlainObject,
+  isWhole,
+  MAX_ATTEMPTS,
+} from "./node-rules.ts";
+
+export { findCycles, topologicalOrder } from "./graph.ts";
 
 /** Stable validation codes. Clients may switch on them; they never change meaning. */
 export const VALIDATION_CODES = {
@@ -77,9 +84,6 @@ export interface ValidationOptions {
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_NAME_LENGTH = 200;
-const MAX_DELAY_SECONDS = 7 * 24 * 3600;
-const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
-const MAX_ATTEMPTS = 100;
 
 const builtinActions: ActionCatalog = {
   has: (name) => name === "http" || name === "log",
@@ -101,255 +105,12 @@ export type CompileOutcome =
   | { readonly valid: true; readonly pipeline: CompiledPipeline; readonly errors: readonly [] }
   | { readonly valid: false; readonly errors: readonly ValidationError[] };
 
-function isPlainObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isWhole(value: unknown, min: number, max: number): value is number {
-  return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
-}
-
 function edgeKey(edge: EdgeDefinition): string {
   return `${edge.source}\u0000${edge.target}\u0000${edge.branch ?? ""}`;
 }
 
 function describeEdge(edge: EdgeDefinition): string {
   return `"${edge.source}" → "${edge.target}"${edge.branch ? ` (${edge.branch})` : ""}`;
-}
-
-/**
- * Kahn's algorithm over the given adjacency, breadth first: the nodes without predecessors in
- * `ids` order, then, as each node is placed, the nodes it frees, in `ids` order (ties keep
- * definition order). Returns the order and the nodes left over, which are exactly those on or
- * behind a cycle.
- */
-export function topologicalOrder(
-  ids: readonly string[],
-  outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>,
-): { order: string[]; remaining: string[] } {
-  const position = new Map(ids.map((id, i) => [id, i]));
-  const indegree = new Map<string, number>(ids.map((id) => [id, 0]));
-  for (const id of ids) {
-    for (const edge of outgoing.get(id) ?? []) {
-      indegree.set(edge.target, (indegree.get(edge.target) ?? 0) + 1);
-    }
-  }
-  const queue = ids.filter((id) => indegree.get(id) === 0);
-  const order: string[] = [];
-  for (let head = 0; head < queue.length; head++) {
-    const id = queue[head]!;
-    order.push(id);
-    const freed: string[] = [];
-    for (const edge of outgoing.get(id) ?? []) {
-      const left = indegree.get(edge.target)! - 1;
-      indegree.set(edge.target, left);
-      if (left === 0) freed.push(edge.target);
-    }
-    if (freed.length > 1) freed.sort((a, b) => position.get(a)! - position.get(b)!);
-    queue.push(...freed);
-  }
-  const placed = new Set(order);
-  return { order, remaining: ids.filter((id) => !placed.has(id)) };
-}
-
-/**
- * Finds the cycles among `candidates` (the nodes Kahn's algorithm could not place): one per
- * strongly connected component (Tarjan), listed in edge order and closed on its first node.
- * Iterative, so a 10,000-node chain cannot overflow the stack.
- */
-export function findCycles(
-  candidates: readonly string[],
-  outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>,
-): string[][] {
-  const inSet = new Set(candidates);
-  const successors = (id: string) =>
-    (outgoing.get(id) ?? []).map((edge) => edge.target).filter((target) => inSet.has(target));
-  const index = new Map<string, number>();
-  const lowlink = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const components: string[][] = [];
-  let counter = 0;
-  for (const root of candidates) {
-    if (index.has(root)) continue;
-    const work: { id: string; next: string[]; at: number }[] = [];
-    const open = (id: string) => {
-      index.set(id, counter);
-      lowlink.set(id, counter);
-      counter++;
-      stack.push(id);
-      onStack.add(id);
-      work.push({ id, next: successors(id), at: 0 });
-    };
-    open(root);
-    while (work.length > 0) {
-      const frame = work[work.length - 1]!;
-      if (frame.at < frame.next.length) {
-        const target = frame.next[frame.at++]!;
-        if (!index.has(target)) open(target);
-        else if (onStack.has(target)) {
-          lowlink.set(frame.id, Math.min(lowlink.get(frame.id)!, index.get(target)!));
-        }
-        continue;
-      }
-      work.pop();
-      const parent = work[work.length - 1];
-      if (parent) lowlink.set(parent.id, Math.min(lowlink.get(parent.id)!, lowlink.get(frame.id)!));
-      if (lowlink.get(frame.id) === index.get(frame.id)) {
-        const component: string[] = [];
-        let member: string;
-        do {
-          member = stack.pop()!;
-          onStack.delete(member);
-          component.push(member);
-        } while (member !== frame.id);
-        if (component.length > 1) components.push(component);
-      }
-    }
-  }
-  // In a strongly connected component every node has a successor inside it, so walking
-  // forward from its earliest node must come back to a node already on the walk.
-  const order = new Map(candidates.map((id, i) => [id, i]));
-  return components
-    .map((component) => {
-      const members = new Set(component);
-      const start = component.reduce((a, b) => (order.get(a)! <= order.get(b)! ? a : b));
-      const walk: string[] = [];
-      const seen = new Map<string, number>();
-      let current = start;
-      while (!seen.has(current)) {
-        seen.set(current, walk.length);
-        walk.push(current);
-        current = successors(current).find((target) => members.has(target))!;
-      }
-      const cycle = walk.slice(seen.get(current));
-      return [...cycle, cycle[0]!];
-    })
-    .sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
-}
-
-function checkNodeConfig(
-  node: NodeDefinition,
-  definition: PipelineDefinition,
-  actions: ActionCatalog,
-  conditions: Map<string, CompiledExpression>,
-  report: (code: ValidationCode, message: string) => void,
-): void {
-  const config = node.config;
-  const at = `node "${node.id}"`;
-  switch (node.type) {
-    case "AGENT":
-      if (typeof config.agentId !== "string" || config.agentId.trim() === "") {
-        report("MISSING_AGENT_ID", `${at}: AGENT needs config.agentId (a non-empty string)`);
-      }
-      if (typeof config.task !== "string" || config.task.trim() === "") {
-        report("MISSING_TASK", `${at}: AGENT needs config.task (a non-empty string)`);
-      }
-      break;
-    case "CONDITION": {
-      if (typeof config.expression !== "string") {
-        report("MISSING_EXPRESSION", `${at}: CONDITION needs config.expression (a CEL string)`);
-        break;
-      }
-      const compiled = compileExpression(config.expression);
-      if (compiled.ok) conditions.set(node.id, compiled.expression);
-      else report("INVALID_EXPRESSION", `${at}: expression does not compile: ${compiled.message}`);
-      break;
-    }
-    case "ACTION": {
-      if (typeof config.action !== "string" || config.action === "") {
-        report("MISSING_ACTION", `${at}: ACTION needs config.action (e.g. "http" or "log")`);
-      } else if (!actions.has(config.action)) {
-        report("UNKNOWN_ACTION", `${at}: unknown action "${config.action}"`);
-      } else {
-        for (const problem of actions.check(config.action, config)) {
-          report("INVALID_ACTION_CONFIG", `${at}: ${problem}`);
-        }
-      }
-      break;
-    }
-    case "DELAY": {
-      const seconds = config.seconds;
-      if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
-        report("INVALID_DELAY", `${at}: DELAY needs config.seconds, a number ≥ 0`);
-      } else if (seconds > MAX_DELAY_SECONDS) {
-        report(
-          "INVALID_DELAY",
-          `${at}: delay of ${seconds} s is longer than ${MAX_DELAY_SECONDS} s`,
-        );
-      } else if (seconds > definition.timeoutSeconds) {
-        report(
-          "INVALID_DELAY",
-          `${at}: delay of ${seconds} s is longer than the pipeline's timeout of ${definition.timeoutSeconds} s`,
-        );
-      }
-      break;
-    }
-    case "TRIGGER":
-    case "PARALLEL":
-      break;
-  }
-}
-
-function checkNodePolicies(
-  node: NodeDefinition,
-  report: (code: ValidationCode, message: string) => void,
-): void {
-  const at = `node "${node.id}"`;
-  const retry = node.retry;
-  if (retry) {
-    if (retry.maxAttempts != null && !isWhole(retry.maxAttempts, 1, MAX_ATTEMPTS)) {
-      report(
-        "INVALID_RETRY",
-        `${at}: retry.maxAttempts must be 1 to ${MAX_ATTEMPTS}, got ${retry.maxAttempts}`,
-      );
-    }
-    for (const field of ["initialDelayMs", "maxDelayMs"] as const) {
-      const value = retry[field];
-      if (value != null && !isWhole(value, 0, MAX_TIMEOUT_MS)) {
-        report(
-          "INVALID_RETRY",
-          `${at}: retry.${field} must be 0 to ${MAX_TIMEOUT_MS}, got ${value}`,
-        );
-      }
-    }
-    if (
-      retry.initialDelayMs != null &&
-      retry.maxDelayMs != null &&
-      retry.initialDelayMs > retry.maxDelayMs
-    ) {
-      report(
-        "INVALID_RETRY",
-        `${at}: retry.initialDelayMs (${retry.initialDelayMs}) is above retry.maxDelayMs (${retry.maxDelayMs})`,
-      );
-    }
-  }
-  if (node.timeoutMs != null && !isWhole(node.timeoutMs, 1, MAX_TIMEOUT_MS)) {
-    report(
-      "INVALID_TIMEOUT",
-      `${at}: timeoutMs must be 1 to ${MAX_TIMEOUT_MS}, got ${node.timeoutMs}`,
-    );
-  }
-  if (node.breaker) checkBreaker(node.breaker, `${at}: breaker`, report);
-}
-
-function checkBreaker(
-  breaker: { failureThreshold?: number | null; recoveryTimeoutMs?: number | null },
-  at: string,
-  report: (code: ValidationCode, message: string) => void,
-): void {
-  if (breaker.failureThreshold != null && !isWhole(breaker.failureThreshold, 1, 10_000)) {
-    report(
-      "INVALID_BREAKER",
-      `${at}.failureThreshold must be 1 to 10000, got ${breaker.failureThreshold}`,
-    );
-  }
-  if (breaker.recoveryTimeoutMs != null && !isWhole(breaker.recoveryTimeoutMs, 0, MAX_TIMEOUT_MS)) {
-    report(
-      "INVALID_BREAKER",
-      `${at}.recoveryTimeoutMs must be 0 to ${MAX_TIMEOUT_MS}, got ${breaker.recoveryTimeoutMs}`,
-    );
-  }
 }
 
 /**
@@ -553,13 +314,4 @@ export function validatePipeline(
 /** Formats errors the way a FAILED run of an invalid pipeline reports them. */
 export function validationFailureMessage(errors: readonly ValidationError[]): string {
   return `Validation failed: ${errors.map((e) => `[${e.code}] ${e.message}`).join("; ")}`;
-}
-
-/** The variables a CONDITION sees. `input` is the output of the sole live predecessor. */
-export function expressionContext(
-  inputs: Readonly<Record<string, unknown>>,
-  trigger: unknown,
-): ExpressionContext {
-  const keys = Object.keys(inputs);
-  return { inputs, input: keys.length === 1 ? inputs[keys[0]!] : null, trigger: trigger ?? null };
 }

@@ -7,8 +7,10 @@
  * CONDITION, its branch is the one the condition took. A node whose incoming edges are all
  * settled runs if one of them is live, and is SKIPPED otherwise, which kills its own edges.
  */
+
+import type { NodeRunRecord } from "../store/types.ts";
 import type { CompiledPipeline } from "./dag.ts";
-import type { JsonValue } from "./definition.ts";
+import type { JsonValue, NodeDefinition } from "./definition.ts";
 
 export type Settlement =
   /** Ran and produced `output`; for a CONDITION, `branch` is the outcome. */
@@ -20,6 +22,34 @@ export interface Progress {
   readonly ready: string[];
   /** Nodes that became SKIPPED (transitively), in topological order. */
   readonly skipped: string[];
+}
+
+/**
+ * What a stored node run settles when a run is resumed: `undefined` for a node to run again,
+ * "failed" for a failure that should have ended the run.
+ */
+export function settlementOf(
+  record: NodeRunRecord,
+  node: NodeDefinition,
+): Settlement | "failed" | undefined {
+  const output = (record.output ?? null) as JsonValue;
+  switch (record.status) {
+    case "COMPLETED":
+      return node.type === "CONDITION"
+        ? {
+            kind: "completed",
+            output,
+            branch: Boolean((output as { result?: unknown } | null)?.result),
+          }
+        : { kind: "completed", output };
+    case "SKIPPED":
+      return { kind: "skipped" };
+    case "FAILED":
+      if (node.type === "CONDITION") return { kind: "completed", output, branch: false };
+      return node.continueOnFail ? { kind: "completed", output } : "failed";
+    default:
+      return undefined;
+  }
 }
 
 export class RunState {

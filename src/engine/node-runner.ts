@@ -1,0 +1,110 @@
+/**
+ * One execution of a node that works outside the process (ACTION, AGENT) or waits (DELAY):
+ * breaker admission, attempts with retries and timeouts, and the breaker's bookkeeping. What
+ * the run makes of the outcome is RunExecution's business.
+ */
+import type { Logger } from "pino";
+import type { BreakerGuard } from "./breaker.ts";
+import {
+  BREAKER_NODE_TYPES,
+  breakerSettingsOf,
+  type JsonValue,
+  type NodeDefinition,
+  type PipelineDefinition,
+  retryPolicyOf,
+} from "./definition.ts";
+import type { NodeHandler } from "./nodes/types.ts";
+import { executeWithRetry } from "./retry.ts";
+
+export type NodeOutcome =
+  | { readonly kind: "completed"; readonly attempt: number; readonly output: JsonValue }
+  | { readonly kind: "failed"; readonly attempt: number; readonly error: unknown }
+  /** The run ended (cancel, timeout, another node's failure, hand-over) under the node. */
+  | { readonly kind: "aborted" };
+
+export interface NodeRun {
+  readonly pipelineId: string;
+  readonly definition: PipelineDefinition;
+  readonly node: NodeDefinition;
+  readonly handler: NodeHandler;
+  /** Attempts made before (a run resumed after a crash); numbering goes on from there. */
+  readonly previousAttempts: number;
+  /** The run's signal: fires when the run ends. */
+  readonly signal: AbortSignal;
+  readonly breakers: BreakerGuard;
+  readonly logger: Logger;
+  /** The handler's context for one attempt. */
+  readonly contextFor: (attempt: number, signal: AbortSignal) => Parameters<NodeHandler>[0];
+  readonly onStarted: (attempt: number) => void;
+  readonly onRetrying: (attempt: number, delayMs: number, error: unknown) => void;
+}
+
+/** Runs the node to an outcome; never throws. */
+export async function runNode(run: NodeRun): Promise<NodeOutcome> {
+  const { pipelineId, node, breakers, signal } = run;
+  const guarded = BREAKER_NODE_TYPES.has(node.type);
+  const settings = breakerSettingsOf(node, run.definition);
+  let trial = false;
+  let clean = true;
+  if (guarded) {
+    const admission = await breakers.admit(pipelineId, node.id, settings);
+    if (signal.aborted) return { kind: "aborted" };
+    if (!admission.admitted)
+      return { kind: "failed", attempt: run.previousAttempts, error: admission.error };
+    trial = admission.trial;
+    clean = admission.clean ?? false;
+  }
+  const policy = retryPolicyOf(node, run.definition);
+  let attempt = run.previousAttempts;
+  try {
+    const output = await executeWithRetry(
+      async (context) => {
+        attempt = context.attempt;
+        run.onStarted(attempt);
+        return (await run.handler(run.contextFor(attempt, context.signal))) as JsonValue;
+      },
+      {
+        ...policy,
+        // A run resumed after a crash still gets one attempt, whatever was used before.
+        maxAttempts: Math.max(1, policy.maxAttempts - run.previousAttempts),
+        previousAttempts: run.previousAttempts,
+        timeoutMs: node.timeoutMs ?? null,
+        onRetry: ({ attempt: failed, delayMs, error }) => {
+          if (!signal.aborted) run.onRetrying(failed, delayMs, error);
+        },
+      },
+      signal,
+    );
+    if (signal.aborted) {
+      await breakers.abandoned(pipelineId, node.id, trial);
+      return { kind: "aborted" };
+    }
+    // A clean breaker has nothing to reset: no write on the common path.
+    if (guarded && (trial || !clean)) await breakers.succeeded(pipelineId, node.id, trial);
+    return { kind: "completed", attempt, output };
+  } catch (error) {
+    if (signal.aborted) {
+      await breakers.abandoned(pipelineId, node.id, trial).catch(() => {});
+      return { kind: "aborted" };
+    }
+    if (guarded) {
+      // Awaited, so that a run started right after this one fails sees the breaker's count.
+      const breaker = await breakers
+        .failed(pipelineId, node.id, trial, settings)
+        .catch((err: unknown) => {
+          run.logger.error({ err, nodeId: node.id }, "could not record a breaker failure");
+          return null;
+        });
+      if (
+        breaker?.state === "OPEN" &&
+        breaker.openedAt?.getTime() === breaker.updatedAt.getTime()
+      ) {
+        run.logger.warn(
+          { nodeId: node.id, failures: breaker.failureCount },
+          "circuit breaker opened",
+        );
+      }
+    }
+    return { kind: "failed", attempt, error };
+  }
+}
