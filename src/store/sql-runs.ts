@@ -1,0 +1,352 @@
+/**
+ * Runs, node runs, events and leases in SQL: the executor's hot path. Shared by the SQLite and
+ * PostgreSQL stores; statements are written once (see sql.ts for placeholders and dialects).
+ */
+import { TERMINAL_RUN_STATUSES } from "../engine/types.ts";
+import { eventFromRow, nodeRunFromRow, runFromRow, stringifyJson } from "./codec.ts";
+import { newId } from "./ids.ts";
+import type { SqlColumn, SqlDriver, SqlExecutor, SqlValue } from "./sql.ts";
+import type {
+  CommitOutcome,
+  LeaseArgs,
+  NewRun,
+  NodeRunRecord,
+  Page,
+  RunEventRecord,
+  RunFilter,
+  RunRecord,
+  WriteBatch,
+} from "./types.ts";
+import { StoreError } from "./types.ts";
+
+const TERMINAL = [...TERMINAL_RUN_STATUSES];
+
+const EVENT_COLUMNS: readonly SqlColumn[] = [
+  { name: "runId", pgType: "text" },
+  { name: "seq", pgType: "int4" },
+  { name: "type", pgType: "text" },
+  { name: "nodeId", pgType: "text" },
+  { name: "attempt", pgType: "int4" },
+  { name: "at", pgType: "timestamptz" },
+  { name: "data", pgType: "text" },
+];
+const NODE_RUN_COLUMNS: readonly SqlColumn[] = [
+  { name: "runId", pgType: "text" },
+  { name: "nodeId", pgType: "text" },
+  { name: "status", pgType: "text" },
+  { name: "attempts", pgType: "int4" },
+  { name: "output", pgType: "text" },
+  { name: "error", pgType: "text" },
+  { name: "startedAt", pgType: "timestamptz" },
+  { name: "completedAt", pgType: "timestamptz" },
+];
+const NODE_RUN_UPSERT = `ON CONFLICT ("runId", "nodeId") DO UPDATE SET "status" = excluded."status", "attempts" = excluded."attempts", "output" = excluded."output", "error" = excluded."error", "startedAt" = excluded."startedAt", "completedAt" = excluded."completedAt"`;
+
+const eventRow = (e: RunEventRecord): SqlValue[] => [
+  e.runId,
+  e.seq,
+  e.type,
+  e.nodeId,
+  e.attempt,
+  e.at,
+  e.data === null ? null : JSON.stringify(e.data),
+];
+
+const nodeRunRow = (n: NodeRunRecord): SqlValue[] => [
+  n.runId,
+  n.nodeId,
+  n.status,
+  n.attempts,
+  stringifyJson(n.output),
+  n.error,
+  n.startedAt,
+  n.completedAt,
+];
+
+export function page<T>(rows: T[], first: number): Page<T> {
+  return { items: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+export function groupBy<T>(keys: readonly string[], items: readonly T[], key: (item: T) => string) {
+  const groups = new Map<string, T[]>(keys.map((k) => [k, []]));
+  for (const item of items) groups.get(key(item))?.push(item);
+  return groups;
+}
+
+/** The run aggregate on the SQL layer; the full store (sql-store.ts) extends it. */
+export abstract class SqlRuns {
+  constructor(protected readonly sql: SqlDriver) {}
+
+  /** A list parameter: one statement text whatever the number of values. */
+  protected inList(column: string, values: readonly string[]): [string, SqlValue] {
+    return this.sql.dialect === "postgresql"
+      ? [`${column} = ANY(?::text[])`, values as unknown as SqlValue]
+      : [`${column} IN (SELECT value FROM json_each(?))`, JSON.stringify(values)];
+  }
+
+  async createRun(
+    run: NewRun,
+    events: readonly Omit<RunEventRecord, "runId">[],
+  ): Promise<RunRecord> {
+    const id = newId();
+    const now = new Date();
+    const finished = TERMINAL_RUN_STATUSES.has(run.status);
+    await this.sql.transaction(async (tx) => {
+      // The pipeline may have been deleted since the caller read it: a clean NOT_FOUND rather
+      // than a foreign-key error. (PostgreSQL: the row lock makes a concurrent delete wait.)
+      const lock = this.sql.dialect === "postgresql" ? "FOR SHARE" : "";
+      const exists = await tx.query(`SELECT "id" FROM "Pipeline" WHERE "id" = ? ${lock}`, [
+        run.pipelineId,
+      ]);
+      if (exists.length === 0)
+        throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
+      await tx.execute(
+        `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          id,
+          run.pipelineId,
+          run.pipelineVersion,
+          run.status,
+          stringifyJson(run.triggerData),
+          run.error,
+          JSON.stringify(run.definition),
+          now,
+          run.startedAt,
+          run.completedAt,
+          false,
+        ],
+      );
+      await tx.insertMany(
+        "RunEvent",
+        EVENT_COLUMNS,
+        events.map((e) => eventRow({ ...e, runId: id })),
+      );
+      await tx.execute(
+        `UPDATE "Pipeline" SET "runCount" = "runCount" + 1, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
+        [
+          run.status === "COMPLETED" ? 1 : 0,
+          finished && run.status !== "COMPLETED" && run.status !== "CANCELLED" ? 1 : 0,
+          run.pipelineId,
+        ],
+      );
+    });
+    const [created] = await this.getRuns([id]);
+    return created!;
+  }
+
+  async getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const [condition, param] = this.inList(`"id"`, ids);
+    const rows = await this.sql.query(`SELECT * FROM "PipelineRun" WHERE ${condition}`, [param]);
+    const byId = new Map(rows.map((row) => [String(row.id), runFromRow(row)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async listRuns({ first, after, pipelineId, statuses }: RunFilter): Promise<Page<RunRecord>> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (pipelineId) {
+      where.push(`"pipelineId" = ?`);
+      params.push(pipelineId);
+    }
+    if (statuses && statuses.length > 0) {
+      const [condition, param] = this.inList(`"status"`, statuses);
+      where.push(condition);
+      params.push(param);
+    }
+    if (after) {
+      where.push(`"id" < ?`);
+      params.push(after);
+    }
+    const rows = await this.sql.query(
+      `SELECT * FROM "PipelineRun" ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY "id" DESC LIMIT ?`,
+      [...params, first + 1],
+    );
+    return page(rows.map(runFromRow), first);
+  }
+
+  async latestRuns(
+    pipelineIds: readonly string[],
+    first: number,
+  ): Promise<Map<string, Page<RunRecord>>> {
+    const result = new Map<string, Page<RunRecord>>();
+    if (pipelineIds.length === 0) return result;
+    const [condition, param] = this.inList(`"pipelineId"`, pipelineIds);
+    const rows = await this.sql.query(
+      `SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY "pipelineId" ORDER BY "id" DESC) AS "rowNumber" FROM "PipelineRun" r WHERE ${condition}) ranked WHERE "rowNumber" <= ? ORDER BY "pipelineId", "id" DESC`,
+      [param, first + 1],
+    );
+    const groups = groupBy(pipelineIds, rows.map(runFromRow), (run) => run.pipelineId);
+    for (const [id, runs] of groups) result.set(id, page(runs, first));
+    return result;
+  }
+
+  async getNodeRuns(runIds: readonly string[]): Promise<Map<string, NodeRunRecord[]>> {
+    if (runIds.length === 0) return new Map();
+    const [condition, param] = this.inList(`"runId"`, runIds);
+    const rows = await this.sql.query(`SELECT * FROM "NodeRun" WHERE ${condition}`, [param]);
+    return groupBy(runIds, rows.map(nodeRunFromRow), (nodeRun) => nodeRun.runId);
+  }
+
+  async getEvents(runId: string, after: number, limit = 100_000): Promise<RunEventRecord[]> {
+    const rows = await this.sql.query(
+      `SELECT * FROM "RunEvent" WHERE "runId" = ? AND "seq" > ? ORDER BY "seq" LIMIT ?`,
+      [runId, after, limit],
+    );
+    return rows.map(eventFromRow);
+  }
+
+  async lastSeq(runId: string): Promise<number> {
+    const rows = await this.sql.query<{ seq: number | null }>(
+      `SELECT MAX("seq") AS "seq" FROM "RunEvent" WHERE "runId" = ?`,
+      [runId],
+    );
+    return Number(rows[0]?.seq ?? 0);
+  }
+
+  async commit(batch: WriteBatch): Promise<CommitOutcome> {
+    if (batch.events.length === 0 && batch.nodeRuns.length === 0 && batch.runs.length === 0) {
+      return { rejectedRuns: [] };
+    }
+    return this.sql.transaction(async (tx) => {
+      let { events, nodeRuns, runs } = batch;
+      let rejectedRuns: string[] = [];
+      if (batch.ownerId !== undefined) {
+        const ids = [
+          ...new Set([
+            ...events.map((e) => e.runId),
+            ...nodeRuns.map((n) => n.runId),
+            ...runs.map((r) => r.id),
+          ]),
+        ];
+        const [condition, param] = this.inList(`"id"`, ids);
+        // FOR UPDATE: a claim by another instance waits for this transaction to end.
+        const lock = this.sql.dialect === "postgresql" ? "FOR UPDATE" : "";
+        const held = new Set(
+          (
+            await tx.query<{ id: string }>(
+              `SELECT "id" FROM "PipelineRun" WHERE ${condition} AND "ownerId" = ? ${lock}`,
+              [param, batch.ownerId],
+            )
+          ).map((row) => String(row.id)),
+        );
+        rejectedRuns = ids.filter((id) => !held.has(id));
+        if (rejectedRuns.length > 0) {
+          events = events.filter((e) => held.has(e.runId));
+          nodeRuns = nodeRuns.filter((n) => held.has(n.runId));
+          runs = runs.filter((r) => held.has(r.id));
+        }
+      }
+      // An event already stored is skipped rather than failing the other runs of the batch.
+      await tx.insertMany(
+        "RunEvent",
+        EVENT_COLUMNS,
+        events.map(eventRow),
+        "ON CONFLICT DO NOTHING",
+      );
+      await tx.insertMany("NodeRun", NODE_RUN_COLUMNS, nodeRuns.map(nodeRunRow), NODE_RUN_UPSERT);
+      for (const patch of runs) await this.applyRunPatch(tx, patch);
+      return { rejectedRuns };
+    });
+  }
+
+  /** Invariant: a terminal run never changes again, and its counters move exactly once. */
+  private async applyRunPatch(tx: SqlExecutor, patch: WriteBatch["runs"][number]): Promise<void> {
+    const sets: string[] = [];
+    const params: SqlValue[] = [];
+    for (const field of ["status", "error", "startedAt", "completedAt", "deadlineAt"] as const) {
+      if (patch[field] !== undefined) {
+        sets.push(`"${field}" = ?`);
+        params.push(patch[field]);
+      }
+    }
+    const terminal = patch.status !== undefined && TERMINAL_RUN_STATUSES.has(patch.status);
+    if (terminal) sets.push(`"ownerId" = NULL`, `"leaseExpiresAt" = NULL`);
+    if (sets.length === 0) return;
+    const changed = await tx.execute(
+      `UPDATE "PipelineRun" SET ${sets.join(", ")} WHERE "id" = ? AND "status" NOT IN (${TERMINAL.map(() => "?").join(", ")})`,
+      [...params, patch.id, ...TERMINAL],
+    );
+    if (changed > 0 && terminal && patch.status !== "CANCELLED") {
+      const counter = patch.status === "COMPLETED" ? "successCount" : "errorCount";
+      await tx.execute(
+        `UPDATE "Pipeline" SET "${counter}" = "${counter}" + 1 WHERE "id" = (SELECT "pipelineId" FROM "PipelineRun" WHERE "id" = ?)`,
+        [patch.id],
+      );
+    }
+  }
+
+  async claimRun(
+    runId: string,
+    { ownerId, now, leaseUntil }: LeaseArgs,
+  ): Promise<RunRecord | null> {
+    const rows = await this.sql.transaction((tx) =>
+      tx.query(
+        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" = ? AND "status" IN ('QUEUED', 'RUNNING') AND ("ownerId" IS NULL OR "ownerId" = ? OR "leaseExpiresAt" < ?) RETURNING *`,
+        [ownerId, leaseUntil, runId, ownerId, now],
+      ),
+    );
+    return rows[0] ? runFromRow(rows[0]) : null;
+  }
+
+  async claimRuns(limit: number, { ownerId, now, leaseUntil }: LeaseArgs): Promise<RunRecord[]> {
+    if (limit <= 0) return [];
+    // SKIP LOCKED lets several instances claim at once without waiting on each other; SQLite
+    // has one writer at a time and needs no such clause.
+    const lock = this.sql.dialect === "postgresql" ? "FOR UPDATE SKIP LOCKED" : "";
+    const rows = await this.sql.transaction((tx) =>
+      tx.query(
+        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" IN (SELECT "id" FROM "PipelineRun" WHERE "status" IN ('QUEUED', 'RUNNING') AND ("ownerId" IS NULL OR "leaseExpiresAt" < ?) ORDER BY "id" LIMIT ? ${lock}) RETURNING *`,
+        [ownerId, leaseUntil, now, limit],
+      ),
+    );
+    return rows.map(runFromRow).sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  async renewLeases(
+    runIds: readonly string[],
+    { ownerId, leaseUntil }: LeaseArgs,
+  ): Promise<string[]> {
+    if (runIds.length === 0) return [];
+    const [condition, param] = this.inList(`"id"`, runIds);
+    const rows = await this.sql.transaction((tx) =>
+      tx.query<{ id: string }>(
+        `UPDATE "PipelineRun" SET "leaseExpiresAt" = ? WHERE "ownerId" = ? AND ${condition} AND "status" IN ('QUEUED', 'RUNNING') RETURNING "id"`,
+        [leaseUntil, ownerId, param],
+      ),
+    );
+    return rows.map((row) => String(row.id));
+  }
+
+  async releaseRuns(runIds: readonly string[], ownerId: string): Promise<void> {
+    if (runIds.length === 0) return;
+    const [condition, param] = this.inList(`"id"`, runIds);
+    await this.sql.transaction((tx) =>
+      tx.execute(
+        `UPDATE "PipelineRun" SET "ownerId" = NULL, "leaseExpiresAt" = NULL WHERE "ownerId" = ? AND ${condition}`,
+        [ownerId, param],
+      ),
+    );
+  }
+
+  async requestCancel(runId: string): Promise<RunRecord | null> {
+    await this.sql.transaction((tx) =>
+      tx.execute(
+        `UPDATE "PipelineRun" SET "cancelRequested" = ? WHERE "id" = ? AND "status" IN ('QUEUED', 'RUNNING')`,
+        [true, runId],
+      ),
+    );
+    const [run] = await this.getRuns([runId]);
+    return run ?? null;
+  }
+
+  async cancelRequested(runIds: readonly string[]): Promise<string[]> {
+    if (runIds.length === 0) return [];
+    const [condition, param] = this.inList(`"id"`, runIds);
+    const rows = await this.sql.query<{ id: string }>(
+      `SELECT "id" FROM "PipelineRun" WHERE "cancelRequested" = ? AND ${condition}`,
+      [true, param],
+    );
+    return rows.map((row) => String(row.id));
+  }
+}
