@@ -148,6 +148,26 @@ describe.each(providers)("store on %s", (provider) => {
   });
 
   const createPipeline = (name = "pipeline") => store.createPipeline(definition(name));
+
+  it("creates many runs of one pipeline at once: all land, and each is counted once", async () => {
+    const pipeline = await createPipeline();
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => store.createRun(newRun(pipeline), [])),
+    );
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    expect((await store.getPipelines([pipeline.id]))[0]?.runCount).toBe(40);
+    expect((await store.listRuns({ first: 100, pipelineId: pipeline.id })).items).toHaveLength(40);
+  });
+
+  it("createRun of a pipeline that does not exist is a NOT_FOUND StoreError, and stores nothing", async () => {
+    const pipeline = await createPipeline();
+    await store.deletePipeline(pipeline.id);
+    await expect(store.createRun(newRun(pipeline), [])).rejects.toMatchObject({
+      name: "StoreError",
+      code: "NOT_FOUND",
+    });
+    expect((await store.listRuns({ first: 10 })).items).toEqual([]);
+  });
   const createRun = (
     pipeline: PipelineRecord,
     fields: Partial<NewRun> = {},

@@ -92,13 +92,18 @@ export abstract class SqlRuns {
     const now = new Date();
     const finished = TERMINAL_RUN_STATUSES.has(run.status);
     await this.sql.transaction(async (tx) => {
-      // The pipeline may have been deleted since the caller read it: a clean NOT_FOUND rather
-      // than a foreign-key error. (PostgreSQL: the row lock makes a concurrent delete wait.)
-      const lock = this.sql.dialect === "postgresql" ? "FOR SHARE" : "";
-      const exists = await tx.query(`SELECT "id" FROM "Pipeline" WHERE "id" = ? ${lock}`, [
-        run.pipelineId,
-      ]);
-      if (exists.length === 0)
+      // The counters first: the update takes the pipeline's row lock (concurrent runs of one
+      // pipeline queue up behind it instead of deadlocking), and finding no row means the
+      // pipeline was deleted since the caller read it: a clean NOT_FOUND, no foreign-key error.
+      const counted = await tx.execute(
+        `UPDATE "Pipeline" SET "runCount" = "runCount" + 1, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
+        [
+          run.status === "COMPLETED" ? 1 : 0,
+          finished && run.status !== "COMPLETED" && run.status !== "CANCELLED" ? 1 : 0,
+          run.pipelineId,
+        ],
+      );
+      if (counted === 0)
         throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
       await tx.execute(
         `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -120,14 +125,6 @@ export abstract class SqlRuns {
         "RunEvent",
         EVENT_COLUMNS,
         events.map((e) => eventRow({ ...e, runId: id })),
-      );
-      await tx.execute(
-        `UPDATE "Pipeline" SET "runCount" = "runCount" + 1, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
-        [
-          run.status === "COMPLETED" ? 1 : 0,
-          finished && run.status !== "COMPLETED" && run.status !== "CANCELLED" ? 1 : 0,
-          run.pipelineId,
-        ],
       );
     });
     const [created] = await this.getRuns([id]);
