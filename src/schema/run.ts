@@ -1,5 +1,5 @@
 /** Runs: starting, cancelling and reading them, with their node runs. */
-import type { JsonValue, NODE_TYPES } from "../engine/definition.ts";
+import type { JsonValue, NodeDefinition } from "../engine/definition.ts";
 import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../engine/types.ts";
 import { BadInputError } from "../errors.ts";
 import type { NodeRunRecord, RunRecord } from "../store/types.ts";
@@ -11,24 +11,38 @@ import { NodeTypeEnum, PipelineRef } from "./pipeline.ts";
 export const RunStatusEnum = builder.enumType("RunStatus", { values: RUN_STATUSES });
 const NodeRunStatusEnum = builder.enumType("NodeRunStatus", { values: NODE_RUN_STATUSES });
 
-interface NodeRunView extends NodeRunRecord {
-  readonly type: (typeof NODE_TYPES)[number];
-  readonly name: string | null;
+/** A node of the run's definition with its stored state (none before it starts). */
+interface NodeRunView {
+  readonly node: NodeDefinition;
+  readonly record: NodeRunRecord | undefined;
+  /** Status of a node without a stored state: PENDING, or CANCELLED once the run has ended. */
+  readonly unstarted: "PENDING" | "CANCELLED";
 }
 
 const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
   description:
     "One node within a run. Nodes that never started are PENDING, or CANCELLED once the run has ended.",
   fields: (t) => ({
-    nodeId: t.exposeString("nodeId"),
-    type: t.field({ type: NodeTypeEnum, resolve: (n) => n.type }),
-    name: t.string({ nullable: true, resolve: (n) => n.name }),
-    status: t.field({ type: NodeRunStatusEnum, resolve: (n) => n.status }),
-    attempts: t.exposeInt("attempts", { description: "Calls made, the first included." }),
-    output: t.field({ type: "JSON", nullable: true, resolve: (n) => n.output ?? null }),
-    error: t.string({ nullable: true, resolve: (n) => n.error }),
-    startedAt: t.field({ type: "DateTime", nullable: true, resolve: (n) => n.startedAt }),
-    completedAt: t.field({ type: "DateTime", nullable: true, resolve: (n) => n.completedAt }),
+    nodeId: t.string({ resolve: (n) => n.node.id }),
+    type: t.field({ type: NodeTypeEnum, resolve: (n) => n.node.type }),
+    name: t.string({ nullable: true, resolve: (n) => n.node.name ?? null }),
+    status: t.field({ type: NodeRunStatusEnum, resolve: (n) => n.record?.status ?? n.unstarted }),
+    attempts: t.int({
+      description: "Calls made, the first included.",
+      resolve: (n) => n.record?.attempts ?? 0,
+    }),
+    output: t.field({ type: "JSON", nullable: true, resolve: (n) => n.record?.output ?? null }),
+    error: t.string({ nullable: true, resolve: (n) => n.record?.error ?? null }),
+    startedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      resolve: (n) => n.record?.startedAt ?? null,
+    }),
+    completedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      resolve: (n) => n.record?.completedAt ?? null,
+    }),
   }),
 });
 
@@ -36,20 +50,7 @@ const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
 function nodeRunsOf(run: RunRecord, stored: readonly NodeRunRecord[]): NodeRunView[] {
   const byNode = new Map(stored.map((record) => [record.nodeId, record]));
   const unstarted = isTerminalRunStatus(run.status) ? "CANCELLED" : "PENDING";
-  return run.definition.nodes.map((node) => ({
-    ...(byNode.get(node.id) ?? {
-      runId: run.id,
-      nodeId: node.id,
-      status: unstarted,
-      attempts: 0,
-      output: undefined,
-      error: null,
-      startedAt: null,
-      completedAt: null,
-    }),
-    type: node.type,
-    name: node.name ?? null,
-  }));
+  return run.definition.nodes.map((node) => ({ node, record: byNode.get(node.id), unstarted }));
 }
 
 export const PipelineRunRef = builder.objectRef<RunRecord>("PipelineRun").implement({

@@ -71,12 +71,30 @@ export function pipelineFromRow(row: Row): PipelineRecord {
 }
 
 /**
- * A run record whose definition is parsed on first use: lists of runs rarely need it, and a
- * large pipeline's snapshot is the biggest column of the row.
+ * Parsed run definitions by pipeline and version. A version's definition never changes, and
+ * the runs of a list mostly share a few versions: each is parsed once, not once per run.
+ */
+const definitions = new Map<string, PipelineDefinition>();
+const MAX_CACHED_DEFINITIONS = 256;
+
+function cachedDefinition(key: string, text: string): PipelineDefinition {
+  let definition = definitions.get(key);
+  if (!definition) {
+    definition = JSON.parse(text) as PipelineDefinition;
+    if (definitions.size >= MAX_CACHED_DEFINITIONS)
+      definitions.delete(definitions.keys().next().value!);
+    definitions.set(key, definition);
+  }
+  return definition;
+}
+
+/**
+ * A run record whose definition is parsed on first use (lists of runs rarely need it) and
+ * shared between runs of the same pipeline version.
  */
 export function runFromRow(row: Row): RunRecord {
-  let definition: PipelineDefinition | undefined;
   const definitionText = String(row.definition);
+  const key = `${row.pipelineId}@${row.pipelineVersion}`;
   return {
     id: String(row.id),
     pipelineId: String(row.pipelineId),
@@ -85,8 +103,7 @@ export function runFromRow(row: Row): RunRecord {
     triggerData: parseJson(row.triggerData) ?? null,
     error: row.error === null || row.error === undefined ? null : String(row.error),
     get definition() {
-      definition ??= JSON.parse(definitionText) as PipelineDefinition;
-      return definition;
+      return cachedDefinition(key, definitionText);
     },
     createdAt: toDate(row.createdAt)!,
     startedAt: toDate(row.startedAt),
@@ -98,13 +115,23 @@ export function runFromRow(row: Row): RunRecord {
   };
 }
 
+/** A node run whose output is parsed on first use: most reads of node runs want their status. */
 export function nodeRunFromRow(row: Row): NodeRunRecord {
+  const outputText = row.output;
+  let output: JsonValue | undefined;
+  let parsed = false;
   return {
     runId: String(row.runId),
     nodeId: String(row.nodeId),
     status: String(row.status) as NodeRunStatus,
     attempts: toNumber(row.attempts),
-    output: parseJson(row.output),
+    get output() {
+      if (!parsed) {
+        output = parseJson(outputText);
+        parsed = true;
+      }
+      return output;
+    },
     error: row.error === null ? null : String(row.error),
     startedAt: toDate(row.startedAt),
     completedAt: toDate(row.completedAt),
