@@ -25,6 +25,7 @@ import {
 import { BreakerGuard } from "./breaker.ts";
 import {
   type CompiledPipeline,
+  type CompileOutcome,
   compilePipeline,
   type ValidationOptions,
   validationFailureMessage,
@@ -137,8 +138,29 @@ export class Engine {
     return this.#queue.size + this.#queue.pending;
   }
 
-  compile(definition: CompiledPipeline["definition"]) {
+  compile(definition: CompiledPipeline["definition"]): CompileOutcome {
     return compilePipeline(definition, { ...this.#options.validation, actions: this.actions });
+  }
+
+  readonly #compiled = new Map<string, CompileOutcome>();
+
+  /**
+   * A pipeline version compiles the same every time (while the registered actions stay the
+   * same): each is compiled once, not once when a run is created and again when executed.
+   */
+  #compileVersion(
+    pipelineId: string,
+    version: number,
+    definition: CompiledPipeline["definition"],
+  ): CompileOutcome {
+    const key = `${pipelineId}@${version}#${this.actions.generation}`;
+    let outcome = this.#compiled.get(key);
+    if (!outcome) {
+      outcome = this.compile(definition);
+      if (this.#compiled.size >= 256) this.#compiled.delete(this.#compiled.keys().next().value!);
+      this.#compiled.set(key, outcome);
+    }
+    return outcome;
   }
 
   /** Begins taking runs (queued ones, and those of dead instances) and renewing leases. */
@@ -208,7 +230,7 @@ export class Engine {
   /** Starts executing a run this instance has just claimed. */
   async #execute(run: RunRecord): Promise<void> {
     if (this.#active.has(run.id)) return;
-    const outcome = this.compile(run.definition);
+    const outcome = this.#compileVersion(run.pipelineId, run.pipelineVersion, run.definition);
     const resume =
       run.status === "RUNNING"
         ? {
@@ -256,7 +278,7 @@ export class Engine {
       assertJsonWithinLimits(triggerData, this.#options.jsonLimits, "triggerData");
     const [pipeline] = await this.store.getPipelines([pipelineId]);
     if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
-    const outcome = this.compile(pipeline.definition);
+    const outcome = this.#compileVersion(pipelineId, pipeline.version, pipeline.definition);
     const base = {
       pipelineId,
       pipelineVersion: pipeline.version,

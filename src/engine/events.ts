@@ -7,14 +7,15 @@
  * listens first, reads the store second, and fills any gap it sees from the store: replay and
  * live stream meet without a gap or a duplicate.
  */
+import { setMaxListeners } from "node:events";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
 import type { RunEventRecord } from "../store/types.ts";
 
 /** The channels and what travels on them. */
 export interface BusChannels {
-  /** `run:<runId>`: one stored event of that run. */
-  readonly run: RunEventRecord;
+  /** `run:<runId>`: stored events of that run, in seq order. */
+  readonly run: readonly RunEventRecord[];
   /** `cancel`: a run some instance was asked to cancel. */
   readonly cancel: { readonly runId: string };
   /** `work`: runs wait to be taken (queued beyond an instance's room, or handed over). */
@@ -30,7 +31,11 @@ interface BusTarget {
 }
 
 export interface EventBus {
-  publish(event: RunEventRecord): void;
+  /**
+   * Publishes stored events of one run, in seq order. One message per batch, not per event:
+   * a commit that stored 2,000 node results sends one message (through Redis: one PUBLISH).
+   */
+  publish(runId: string, events: readonly RunEventRecord[]): void;
   /** Calls `listener` with each event of the run; returns the unsubscribe function. */
   onRunEvent(runId: string, listener: (event: RunEventRecord) => void): () => void;
   publishCancel(runId: string): void;
@@ -50,7 +55,12 @@ function revive(value: unknown): RunEventRecord {
     : { ...event, at: new Date(event.at as unknown as string) };
 }
 
-function busOn(target: BusTarget): EventBus {
+/**
+ * @param local true when every listener is in this process: events nobody listens to are then
+ * not dispatched at all (most runs have no subscriber).
+ */
+function busOn(target: BusTarget, local: boolean): EventBus {
+  const listeners = new Map<string, number>();
   const listen = (type: string, listener: (detail: unknown) => void) => {
     const handler = (event: BusEvent) => {
       try {
@@ -60,13 +70,27 @@ function busOn(target: BusTarget): EventBus {
       }
     };
     target.addEventListener(type, handler);
-    return () => target.removeEventListener(type, handler);
+    listeners.set(type, (listeners.get(type) ?? 0) + 1);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      target.removeEventListener(type, handler);
+      const left = (listeners.get(type) ?? 1) - 1;
+      if (left > 0) listeners.set(type, left);
+      else listeners.delete(type);
+    };
   };
   return {
-    publish: (event) =>
-      target.dispatchEvent(new CustomEvent(runChannel(event.runId), { detail: event })),
+    publish: (runId, events) => {
+      const channel = runChannel(runId);
+      if (events.length === 0 || (local && !listeners.has(channel))) return;
+      target.dispatchEvent(new CustomEvent(channel, { detail: events }));
+    },
     onRunEvent: (runId, listener) =>
-      listen(runChannel(runId), (detail) => listener(revive(detail))),
+      listen(runChannel(runId), (detail) => {
+        for (const event of detail as unknown[]) listener(revive(event));
+      }),
     publishCancel: (runId) =>
       target.dispatchEvent(new CustomEvent("cancel", { detail: { runId } })),
     onCancel: (listener) =>
@@ -79,7 +103,10 @@ function busOn(target: BusTarget): EventBus {
 
 /** The in-process bus. */
 export function createMemoryBus(): EventBus {
-  return busOn(new EventTarget() as unknown as BusTarget);
+  const target = new EventTarget();
+  // A run may have any number of subscribers; Node warns past 10 listeners by default.
+  setMaxListeners(0, target);
+  return busOn(target as unknown as BusTarget, true);
 }
 
 /** The bus through Redis; resolves once both connections are up. */
@@ -93,6 +120,7 @@ export async function createRedisBus(redisUrl: string): Promise<EventBus> {
   await Promise.all([publishClient.connect(), subscribeClient.connect()]);
   const bus = busOn(
     createRedisEventTarget<BusEvent>({ publishClient, subscribeClient }) as unknown as BusTarget,
+    false,
   );
   return {
     ...bus,

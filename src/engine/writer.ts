@@ -136,8 +136,14 @@ export class RunWriter {
       return;
     }
     this.#failures = 0;
-    for (const event of batch.events)
-      if (!rejected.has(event.runId)) this.#options.bus.publish(event);
+    const byRun = new Map<string, RunEventRecord[]>();
+    for (const event of batch.events) {
+      if (rejected.has(event.runId)) continue;
+      const list = byRun.get(event.runId);
+      if (list) list.push(event);
+      else byRun.set(event.runId, [event]);
+    }
+    for (const [runId, events] of byRun) this.#options.bus.publish(runId, events);
     for (const resolve of batch.waiters) resolve();
     if (rejected.size > 0) this.#options.onRejected?.([...rejected]);
   }

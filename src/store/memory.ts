@@ -199,9 +199,13 @@ export class MemoryStore implements Store {
     };
     for (const event of batch.events) {
       const list = this.#events.get(event.runId);
-      if (!list || list.some((e) => e.seq === event.seq)) continue;
+      if (!list) continue;
+      // Events come in seq order: a new one is past the last; anything else is a duplicate
+      // or out of order, searched for only then.
+      const last = list.at(-1)?.seq ?? 0;
+      if (event.seq <= last && list.some((e) => e.seq === event.seq)) continue;
       list.push(clone(event));
-      if (list.length > 1 && list.at(-2)!.seq > event.seq) list.sort((a, b) => a.seq - b.seq);
+      if (event.seq < last) list.sort((a, b) => a.seq - b.seq);
     }
     for (const nodeRun of batch.nodeRuns)
       this.#nodeRuns.get(nodeRun.runId)?.set(nodeRun.nodeId, clone(nodeRun));

@@ -178,11 +178,65 @@ export abstract class SqlRuns {
     return result;
   }
 
+  /**
+   * Node runs of finished runs never change again: kept in memory (least recently used out),
+   * so that dashboards re-reading the same finished runs do not re-read their rows. Safe with
+   * several instances, since nobody writes them any more.
+   */
+  readonly #finishedNodeRuns = new Map<string, NodeRunRecord[]>();
+  static readonly MAX_CACHED_NODE_RUNS = 50_000;
+  #cachedNodeRuns = 0;
+
   async getNodeRuns(runIds: readonly string[]): Promise<Map<string, NodeRunRecord[]>> {
-    if (runIds.length === 0) return new Map();
-    const [condition, param] = this.inList(`"runId"`, runIds);
-    const rows = await this.sql.query(`SELECT * FROM "NodeRun" WHERE ${condition}`, [param]);
-    return groupBy(runIds, rows.map(nodeRunFromRow), (nodeRun) => nodeRun.runId);
+    const result = new Map<string, NodeRunRecord[]>();
+    const missing: string[] = [];
+    for (const id of runIds) {
+      const cached = this.#finishedNodeRuns.get(id);
+      if (cached) {
+        // Refresh its place in the LRU order.
+        this.#finishedNodeRuns.delete(id);
+        this.#finishedNodeRuns.set(id, cached);
+        result.set(id, cached);
+      } else {
+        result.set(id, []);
+        missing.push(id);
+      }
+    }
+    if (missing.length === 0) return result;
+    const [condition, param] = this.inList(`r."id"`, missing);
+    const rows = await this.sql.query(
+      `SELECT n.*, r."status" AS "runStatus" FROM "PipelineRun" r JOIN "NodeRun" n ON n."runId" = r."id" WHERE ${condition}`,
+      [param],
+    );
+    const finished = new Set<string>();
+    for (const row of rows) {
+      const nodeRun = nodeRunFromRow(row);
+      result.get(nodeRun.runId)?.push(nodeRun);
+      if (TERMINAL_RUN_STATUSES.has(row.runStatus as never)) finished.add(nodeRun.runId);
+    }
+    for (const id of finished) this.#cacheFinished(id, result.get(id)!);
+    return result;
+  }
+
+  /** Drops deleted runs from the cache of finished node runs. */
+  protected forgetNodeRuns(runIds: readonly string[]): void {
+    for (const id of runIds) {
+      const records = this.#finishedNodeRuns.get(id);
+      if (records) {
+        this.#finishedNodeRuns.delete(id);
+        this.#cachedNodeRuns -= records.length;
+      }
+    }
+  }
+
+  #cacheFinished(runId: string, nodeRuns: NodeRunRecord[]): void {
+    this.#finishedNodeRuns.set(runId, nodeRuns);
+    this.#cachedNodeRuns += nodeRuns.length;
+    while (this.#cachedNodeRuns > SqlRuns.MAX_CACHED_NODE_RUNS && this.#finishedNodeRuns.size > 1) {
+      const [oldest, records] = this.#finishedNodeRuns.entries().next().value!;
+      this.#finishedNodeRuns.delete(oldest);
+      this.#cachedNodeRuns -= records.length;
+    }
   }
 
   async getEvents(runId: string, after: number, limit = 100_000): Promise<RunEventRecord[]> {
@@ -242,13 +296,38 @@ export abstract class SqlRuns {
         "ON CONFLICT DO NOTHING",
       );
       await tx.insertMany("NodeRun", NODE_RUN_COLUMNS, nodeRuns.map(nodeRunRow), NODE_RUN_UPSERT);
-      for (const patch of runs) await this.applyRunPatch(tx, patch);
+      // Rows are locked in id order (runs, then pipelines) by every writer: two instances
+      // committing at once wait for each other but never deadlock.
+      const counters = new Map<string, { success: number; error: number }>();
+      for (const patch of [...runs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+        const ended = await this.applyRunPatch(tx, patch);
+        if (!ended || ended.status === "CANCELLED") continue;
+        const counter = counters.get(ended.pipelineId) ?? { success: 0, error: 0 };
+        if (ended.status === "COMPLETED") counter.success++;
+        else counter.error++;
+        counters.set(ended.pipelineId, counter);
+      }
+      for (const [pipelineId, { success, error }] of [...counters].sort(([a], [b]) =>
+        a < b ? -1 : 1,
+      )) {
+        await tx.execute(
+          `UPDATE "Pipeline" SET "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
+          [success, error, pipelineId],
+        );
+      }
       return { rejectedRuns };
     });
   }
 
   /** Invariant: a terminal run never changes again, and its counters move exactly once. */
-  private async applyRunPatch(tx: SqlExecutor, patch: WriteBatch["runs"][number]): Promise<void> {
+  /**
+   * Applies a patch unless the run has ended already. Returns the run's pipeline and new
+   * status when the patch ended it (its counters are then due), else null.
+   */
+  private async applyRunPatch(
+    tx: SqlExecutor,
+    patch: WriteBatch["runs"][number],
+  ): Promise<{ pipelineId: string; status: string } | null> {
     const sets: string[] = [];
     const params: SqlValue[] = [];
     for (const field of ["status", "error", "startedAt", "completedAt", "deadlineAt"] as const) {
@@ -259,18 +338,14 @@ export abstract class SqlRuns {
     }
     const terminal = patch.status !== undefined && TERMINAL_RUN_STATUSES.has(patch.status);
     if (terminal) sets.push(`"ownerId" = NULL`, `"leaseExpiresAt" = NULL`);
-    if (sets.length === 0) return;
-    const changed = await tx.execute(
-      `UPDATE "PipelineRun" SET ${sets.join(", ")} WHERE "id" = ? AND "status" NOT IN (${TERMINAL.map(() => "?").join(", ")})`,
+    if (sets.length === 0) return null;
+    const updated = await tx.query<{ pipelineId: string }>(
+      `UPDATE "PipelineRun" SET ${sets.join(", ")} WHERE "id" = ? AND "status" NOT IN (${TERMINAL.map(() => "?").join(", ")}) RETURNING "pipelineId"`,
       [...params, patch.id, ...TERMINAL],
     );
-    if (changed > 0 && terminal && patch.status !== "CANCELLED") {
-      const counter = patch.status === "COMPLETED" ? "successCount" : "errorCount";
-      await tx.execute(
-        `UPDATE "Pipeline" SET "${counter}" = "${counter}" + 1 WHERE "id" = (SELECT "pipelineId" FROM "PipelineRun" WHERE "id" = ?)`,
-        [patch.id],
-      );
-    }
+    return updated.length > 0 && terminal
+      ? { pipelineId: String(updated[0]!.pipelineId), status: patch.status! }
+      : null;
   }
 
   async claimRun(

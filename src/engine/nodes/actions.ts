@@ -159,6 +159,8 @@ const logAction: ActionDefinition = {
 /** The registry ACTION nodes look their action up in; also the validator's catalog. */
 export class ActionRegistry implements ActionCatalog {
   readonly #actions = new Map<string, ActionDefinition>();
+  /** Changes with every registration: validation results depend on the set of actions. */
+  generation = 0;
 
   constructor(options: { readonly httpAllowlist: readonly string[] }) {
     this.register(httpAction(options.httpAllowlist));
@@ -173,6 +175,7 @@ export class ActionRegistry implements ActionCatalog {
       );
     }
     this.#actions.set(action.name, action);
+    this.generation++;
     return this;
   }
 
