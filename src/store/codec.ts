@@ -14,12 +14,29 @@ import type {
 
 type Row = Record<string, unknown>;
 
-export const toDate = (value: unknown): Date | null =>
-  value === null || value === undefined
-    ? null
-    : value instanceof Date
-      ? value
-      : new Date(String(value));
+/**
+ * A date read from SQLite's text, which keeps that text: reads of many node runs format their
+ * dates back to ISO strings, and this makes that a lookup.
+ */
+class StoredDate extends Date {
+  readonly #iso: string;
+  constructor(iso: string) {
+    super(iso);
+    this.#iso = iso;
+  }
+  override toISOString(): string {
+    return this.#iso;
+  }
+}
+
+const SQLITE_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/;
+
+export function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value;
+  const text = String(value);
+  return SQLITE_TIMESTAMP.test(text) ? new StoredDate(`${text.slice(0, -6)}Z`) : new Date(text);
+}
 
 const toNumber = (value: unknown): number =>
   typeof value === "bigint" ? Number(value) : Number(value);
@@ -77,7 +94,13 @@ export function pipelineFromRow(row: Row): PipelineRecord {
 const definitions = new Map<string, PipelineDefinition>();
 const MAX_CACHED_DEFINITIONS = 256;
 
-function cachedDefinition(key: string, text: string): PipelineDefinition {
+export const definitionKey = (pipelineId: unknown, version: unknown): string =>
+  `${pipelineId}@${version}`;
+
+/** The parsed definition of a pipeline version, if cached. */
+export const peekDefinition = (key: string): PipelineDefinition | undefined => definitions.get(key);
+
+export function cachedDefinition(key: string, text: string): PipelineDefinition {
   let definition = definitions.get(key);
   if (!definition) {
     definition = JSON.parse(text) as PipelineDefinition;
@@ -89,12 +112,13 @@ function cachedDefinition(key: string, text: string): PipelineDefinition {
 }
 
 /**
- * A run record whose definition is parsed on first use (lists of runs rarely need it) and
- * shared between runs of the same pipeline version.
+ * A run record. Its definition is shared between runs of the same pipeline version: given
+ * (read without the column), or parsed from the row on first use.
  */
-export function runFromRow(row: Row): RunRecord {
-  const definitionText = String(row.definition);
-  const key = `${row.pipelineId}@${row.pipelineVersion}`;
+export function runFromRow(row: Row, definition?: PipelineDefinition): RunRecord {
+  const definitionText = row.definition;
+  const key = definitionKey(row.pipelineId, row.pipelineVersion);
+  let parsed = definition;
   return {
     id: String(row.id),
     pipelineId: String(row.pipelineId),
@@ -103,7 +127,8 @@ export function runFromRow(row: Row): RunRecord {
     triggerData: parseJson(row.triggerData) ?? null,
     error: row.error === null || row.error === undefined ? null : String(row.error),
     get definition() {
-      return cachedDefinition(key, definitionText);
+      parsed ??= cachedDefinition(key, String(definitionText));
+      return parsed;
     },
     createdAt: toDate(row.createdAt)!,
     startedAt: toDate(row.startedAt),

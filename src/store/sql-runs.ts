@@ -3,7 +3,15 @@
  * PostgreSQL stores; statements are written once (see sql.ts for placeholders and dialects).
  */
 import { TERMINAL_RUN_STATUSES } from "../engine/types.ts";
-import { eventFromRow, nodeRunFromRow, runFromRow, stringifyJson } from "./codec.ts";
+import {
+  cachedDefinition,
+  definitionKey,
+  eventFromRow,
+  nodeRunFromRow,
+  peekDefinition,
+  runFromRow,
+  stringifyJson,
+} from "./codec.ts";
 import { newId } from "./ids.ts";
 import type { SqlColumn, SqlDriver, SqlExecutor, SqlValue } from "./sql.ts";
 import type {
@@ -20,6 +28,24 @@ import type {
 import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
+/** Every column of a run but its definition. */
+const RUN_COLUMNS = [
+  "id",
+  "pipelineId",
+  "pipelineVersion",
+  "status",
+  "triggerData",
+  "error",
+  "createdAt",
+  "startedAt",
+  "completedAt",
+  "deadlineAt",
+  "ownerId",
+  "leaseExpiresAt",
+  "cancelRequested",
+]
+  .map((column) => `"${column}"`)
+  .join(", ");
 
 const EVENT_COLUMNS: readonly SqlColumn[] = [
   { name: "runId", pgType: "text" },
@@ -134,9 +160,39 @@ export abstract class SqlRuns {
   async getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]> {
     if (ids.length === 0) return [];
     const [condition, param] = this.inList(`"id"`, ids);
-    const rows = await this.sql.query(`SELECT * FROM "PipelineRun" WHERE ${condition}`, [param]);
-    const byId = new Map(rows.map((row) => [String(row.id), runFromRow(row)]));
+    const rows = await this.sql.query(
+      `SELECT ${RUN_COLUMNS} FROM "PipelineRun" WHERE ${condition}`,
+      [param],
+    );
+    const byId = new Map((await this.#runsWithoutDefinitions(rows)).map((run) => [run.id, run]));
     return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  /**
+   * Run rows read without their definition (the largest column): the definitions they need
+   * come from the cache of parsed versions, or, for versions not cached, from one more query.
+   */
+  async #runsWithoutDefinitions(rows: Record<string, unknown>[]): Promise<RunRecord[]> {
+    const missing = new Map<string, string>();
+    for (const row of rows) {
+      const key = definitionKey(row.pipelineId, row.pipelineVersion);
+      if (!peekDefinition(key) && !missing.has(key)) missing.set(key, String(row.id));
+    }
+    if (missing.size > 0) {
+      const [condition, param] = this.inList(`"id"`, [...missing.values()]);
+      const found = await this.sql.query(
+        `SELECT "pipelineId", "pipelineVersion", "definition" FROM "PipelineRun" WHERE ${condition}`,
+        [param],
+      );
+      for (const row of found)
+        cachedDefinition(
+          definitionKey(row.pipelineId, row.pipelineVersion),
+          String(row.definition),
+        );
+    }
+    return rows.map((row) =>
+      runFromRow(row, peekDefinition(definitionKey(row.pipelineId, row.pipelineVersion))),
+    );
   }
 
   async listRuns({ first, after, pipelineId, statuses }: RunFilter): Promise<Page<RunRecord>> {
@@ -156,10 +212,10 @@ export abstract class SqlRuns {
       params.push(after);
     }
     const rows = await this.sql.query(
-      `SELECT * FROM "PipelineRun" ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY "id" DESC LIMIT ?`,
+      `SELECT ${RUN_COLUMNS} FROM "PipelineRun" ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY "id" DESC LIMIT ?`,
       [...params, first + 1],
     );
-    return page(rows.map(runFromRow), first);
+    return page(await this.#runsWithoutDefinitions(rows), first);
   }
 
   async latestRuns(
@@ -170,10 +226,14 @@ export abstract class SqlRuns {
     if (pipelineIds.length === 0) return result;
     const [condition, param] = this.inList(`"pipelineId"`, pipelineIds);
     const rows = await this.sql.query(
-      `SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY "pipelineId" ORDER BY "id" DESC) AS "rowNumber" FROM "PipelineRun" r WHERE ${condition}) ranked WHERE "rowNumber" <= ? ORDER BY "pipelineId", "id" DESC`,
+      `SELECT * FROM (SELECT ${RUN_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY "pipelineId" ORDER BY "id" DESC) AS "rowNumber" FROM "PipelineRun" WHERE ${condition}) ranked WHERE "rowNumber" <= ? ORDER BY "pipelineId", "id" DESC`,
       [param, first + 1],
     );
-    const groups = groupBy(pipelineIds, rows.map(runFromRow), (run) => run.pipelineId);
+    const groups = groupBy(
+      pipelineIds,
+      await this.#runsWithoutDefinitions(rows),
+      (run) => run.pipelineId,
+    );
     for (const [id, runs] of groups) result.set(id, page(runs, first));
     return result;
   }
@@ -372,7 +432,7 @@ export abstract class SqlRuns {
         [ownerId, leaseUntil, now, limit],
       ),
     );
-    return rows.map(runFromRow).sort((a, b) => (a.id < b.id ? -1 : 1));
+    return rows.map((row) => runFromRow(row)).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   async renewLeases(
