@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { PipelineInput } from "../src/engine/definition.ts";
 import type { Engine } from "../src/engine/engine.ts";
+import { sleep } from "../src/engine/errors.ts";
 import { availableProviders } from "./helpers/databases.ts";
 import {
   closeEngineStores,
@@ -327,17 +328,26 @@ describe.each(providers)("executor on %s", (provider) => {
     expect(pipeline!.errorCount).toBe(1);
   });
 
+  /** An agent that works for `ms` (honouring its signal): a node that takes a slot. */
+  const slowAgent =
+    (ms: number) =>
+    async ({ signal }: { signal: AbortSignal }) => {
+      await sleep(ms, signal);
+      return { result: "done" };
+    };
+  const work = (id: string) => ({
+    id,
+    type: "AGENT" as const,
+    config: { agentId: "slow", task: "work" },
+  });
+
   it("runs one node at a time when the pipeline sets maxConcurrency 1", async () => {
     engine = await engineOn(provider);
+    engine.agents.register("slow", slowAgent(20));
     const id = await createPipeline(engine, {
       name: "serial",
       maxConcurrency: 1,
-      nodes: [
-        trigger,
-        { id: "a", type: "DELAY", config: { seconds: 0.02 } },
-        { id: "b", type: "DELAY", config: { seconds: 0.02 } },
-        { id: "c", type: "DELAY", config: { seconds: 0.02 } },
-      ],
+      nodes: [trigger, work("a"), work("b"), work("c")],
       edges: ["a", "b", "c"].map((target) => ({ source: "start", target })),
     });
     const { events } = await runToEnd(engine, id);
@@ -354,16 +364,10 @@ describe.each(providers)("executor on %s", (provider) => {
 
   it("never lets more node executions run at once than MAX_CONCURRENT_NODES", async () => {
     engine = await engineOn(provider, { maxConcurrentNodes: 2 });
+    engine.agents.register("slow", slowAgent(20));
     const id = await createPipeline(engine, {
       name: "wide",
-      nodes: [
-        trigger,
-        ...["a", "b", "c", "d", "e"].map((n) => ({
-          id: n,
-          type: "DELAY" as const,
-          config: { seconds: 0.02 },
-        })),
-      ],
+      nodes: [trigger, ...["a", "b", "c", "d", "e"].map(work)],
       edges: ["a", "b", "c", "d", "e"].map((target) => ({ source: "start", target })),
     });
     const { events, run } = await runToEnd(engine, id);
@@ -376,6 +380,58 @@ describe.each(providers)("executor on %s", (provider) => {
     }
     expect(most).toBe(2);
     expect(run.status).toBe("COMPLETED");
+  });
+
+  it("lets sleeping DELAY nodes take no node slot", async () => {
+    engine = await engineOn(provider, { maxConcurrentNodes: 1 });
+    engine.agents.register("slow", slowAgent(10));
+    const id = await createPipeline(engine, {
+      name: "sleepers",
+      maxConcurrency: 1,
+      nodes: [
+        trigger,
+        { id: "nap1", type: "DELAY", config: { seconds: 0.3 } },
+        { id: "nap2", type: "DELAY", config: { seconds: 0.3 } },
+        work("busy"),
+      ],
+      edges: ["nap1", "nap2", "busy"].map((target) => ({ source: "start", target })),
+    });
+    const { events } = await runToEnd(engine, id);
+    const order = steps(events)
+      .filter(([type, node]) => type === "NODE_COMPLETED" && node !== "start")
+      .map(([, node]) => node);
+    // Both delays and the agent are under way at once; the agent is done long before them.
+    expect(order[0]).toBe("busy");
+    expect(order.slice(1).sort()).toEqual(["nap1", "nap2"]);
+  });
+
+  it("fails a node whose output would be too large to keep, instead of storing it", async () => {
+    engine = await engineOn(provider);
+    // A chain of 25 diamonds: each join passes both branches on, and both branches pass the
+    // previous join on, so the output doubles at every join (shared in memory, not in JSON).
+    const nodes: PipelineInput["nodes"][number][] = [trigger];
+    const edges: { source: string; target: string }[] = [];
+    let previous = "start";
+    for (let i = 1; i <= 25; i++) {
+      nodes.push(
+        { id: `a${i}`, type: "PARALLEL" },
+        { id: `b${i}`, type: "PARALLEL" },
+        { id: `j${i}`, type: "PARALLEL" },
+      );
+      edges.push(
+        { source: previous, target: `a${i}` },
+        { source: previous, target: `b${i}` },
+        { source: `a${i}`, target: `j${i}` },
+        { source: `b${i}`, target: `j${i}` },
+      );
+      previous = `j${i}`;
+    }
+    const id = await createPipeline(engine, { name: "diamonds", nodes, edges });
+    const { run } = await runToEnd(engine, id, { x: 1 });
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toBe(
+      'node "j19" failed after 1 attempt: output of node "j19" has more than 1000000 values',
+    );
   });
 
   it("ends every run with exactly one terminal event, even when cancel races the last node", async () => {

@@ -16,7 +16,7 @@ import type { NodeRunRecord, RunRecord } from "../store/types.ts";
 import type { BreakerGuard } from "./breaker.ts";
 import type { CompiledPipeline } from "./dag.ts";
 import type { JsonValue, NodeDefinition, NodeType } from "./definition.ts";
-import { errorMessage } from "./errors.ts";
+import { errorMessage, PermanentError } from "./errors.ts";
 import { runNode } from "./node-runner.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import { RunRecorder } from "./run-recorder.ts";
@@ -25,6 +25,28 @@ import type { RunStatus } from "./types.ts";
 import type { RunWriter } from "./writer.ts";
 
 const INLINE_TYPES: ReadonlySet<NodeType> = new Set(["TRIGGER", "PARALLEL", "CONDITION"]);
+/** Largest node output kept: outputs are stored, published and passed downstream. */
+const MAX_OUTPUT = { depth: 128, values: 1_000_000, bytes: 10 * 1024 * 1024 } as const;
+
+/**
+ * Why an output cannot be kept, or null. Walked without recursion and with a budget: joins
+ * pass their inputs on by reference, so a chain of diamonds shares objects that would
+ * serialise to exponentially many bytes.
+ */
+function outputProblem(output: JsonValue): string | null {
+  const stack: [unknown, number][] = [[output, 1]];
+  let values = 0;
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (++values > MAX_OUTPUT.values) return `has more than ${MAX_OUTPUT.values} values`;
+    if (typeof value !== "object" || value === null) continue;
+    if (depth > MAX_OUTPUT.depth) return `is nested deeper than ${MAX_OUTPUT.depth} levels`;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+  }
+  if (values < 1000) return null;
+  const bytes = (JSON.stringify(output) ?? "").length;
+  return bytes > MAX_OUTPUT.bytes ? `is ${bytes} bytes of JSON; the limit is ${MAX_OUTPUT.bytes}` : null;
+}
 /** Inline nodes run per turn of the event loop before yielding to other work. */
 const INLINE_SLICE = 512;
 
@@ -259,6 +281,11 @@ export class RunExecution {
   }
 
   #completed(node: NodeDefinition, attempt: number, output: JsonValue): void {
+    const problem = outputProblem(output);
+    if (problem) {
+      this.#failed(node, attempt, new PermanentError(`output of node "${node.id}" ${problem}`, "OUTPUT_TOO_LARGE"));
+      return;
+    }
     this.#record.nodeCompleted(node.id, attempt, output);
     const branch =
       node.type === "CONDITION" ? Boolean((output as { result?: unknown }).result) : undefined;
@@ -305,8 +332,13 @@ export class RunExecution {
   #enqueue(node: NodeDefinition): void {
     this.#inFlight++;
     const signal = this.#controller.signal;
-    const task = () => this.#services.queue.add(() => this.#runAsync(node), { signal });
-    const queued = this.#runQueue ? this.#runQueue.add(task, { signal }) : task();
+    // A DELAY only waits: it takes no node slot, or 64 sleeping runs would stop all others.
+    const queued =
+      node.type === "DELAY"
+        ? this.#runAsync(node)
+        : this.#runQueue
+          ? this.#runQueue.add(() => this.#services.queue.add(() => this.#runAsync(node), { signal }), { signal })
+          : this.#services.queue.add(() => this.#runAsync(node), { signal });
     queued
       .catch((error: unknown) => {
         // Aborted while waiting in a queue: the run is ending, nothing to record.
