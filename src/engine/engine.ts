@@ -133,9 +133,11 @@ export class Engine {
     return this.#active.size;
   }
 
-  /** Node executions queued or under way in this process. */
+  /** Node executions queued or under way in this process (sleeping DELAY nodes included). */
   get queuedNodes(): number {
-    return this.#queue.size + this.#queue.pending;
+    let inFlight = 0;
+    for (const execution of this.#active.values()) inFlight += execution.inFlight;
+    return inFlight;
   }
 
   compile(definition: CompiledPipeline["definition"]): CompileOutcome {

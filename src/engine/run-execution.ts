@@ -41,11 +41,14 @@ function outputProblem(output: JsonValue): string | null {
     if (++values > MAX_OUTPUT.values) return `has more than ${MAX_OUTPUT.values} values`;
     if (typeof value !== "object" || value === null) continue;
     if (depth > MAX_OUTPUT.depth) return `is nested deeper than ${MAX_OUTPUT.depth} levels`;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+    for (const child of Array.isArray(value) ? value : Object.values(value))
+      stack.push([child, depth + 1]);
   }
   if (values < 1000) return null;
   const bytes = (JSON.stringify(output) ?? "").length;
-  return bytes > MAX_OUTPUT.bytes ? `is ${bytes} bytes of JSON; the limit is ${MAX_OUTPUT.bytes}` : null;
+  return bytes > MAX_OUTPUT.bytes
+    ? `is ${bytes} bytes of JSON; the limit is ${MAX_OUTPUT.bytes}`
+    : null;
 }
 /** Inline nodes run per turn of the event loop before yielding to other work. */
 const INLINE_SLICE = 512;
@@ -283,7 +286,11 @@ export class RunExecution {
   #completed(node: NodeDefinition, attempt: number, output: JsonValue): void {
     const problem = outputProblem(output);
     if (problem) {
-      this.#failed(node, attempt, new PermanentError(`output of node "${node.id}" ${problem}`, "OUTPUT_TOO_LARGE"));
+      this.#failed(
+        node,
+        attempt,
+        new PermanentError(`output of node "${node.id}" ${problem}`, "OUTPUT_TOO_LARGE"),
+      );
       return;
     }
     this.#record.nodeCompleted(node.id, attempt, output);
@@ -337,7 +344,10 @@ export class RunExecution {
       node.type === "DELAY"
         ? this.#runAsync(node)
         : this.#runQueue
-          ? this.#runQueue.add(() => this.#services.queue.add(() => this.#runAsync(node), { signal }), { signal })
+          ? this.#runQueue.add(
+              () => this.#services.queue.add(() => this.#runAsync(node), { signal }),
+              { signal },
+            )
           : this.#services.queue.add(() => this.#runAsync(node), { signal });
     queued
       .catch((error: unknown) => {
