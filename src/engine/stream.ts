@@ -35,13 +35,16 @@ async function* stream(
   options: StreamOptions,
 ): AsyncGenerator<RunEventRecord, void, undefined> {
   const pollMs = options.pollMs ?? 1000;
+  // A queue read from `head`: a burst of thousands of events costs no array shifting.
   let buffer: RunEventRecord[] = [];
+  let head = 0;
   let overflowed = false;
   let wake: (() => void) | undefined;
   const unsubscribe = bus.onRunEvent(runId, (event) => {
-    if (buffer.length >= MAX_BUFFERED) {
+    if (buffer.length - head >= MAX_BUFFERED) {
       overflowed = true;
       buffer = [];
+      head = 0;
     } else {
       buffer.push(event);
     }
@@ -69,10 +72,16 @@ async function* stream(
       if (overflowed) {
         overflowed = false;
         buffer = [];
+        head = 0;
         if (yield* replay()) return;
         continue;
       }
-      const event = buffer.shift();
+      const event = buffer[head];
+      if (event) head++;
+      if (head === buffer.length) {
+        buffer = [];
+        head = 0;
+      }
       if (!event) {
         let timer: NodeJS.Timeout | undefined;
         const polled = await new Promise<boolean>((resolve) => {
@@ -83,7 +92,7 @@ async function* stream(
         wake = undefined;
         if (
           polled &&
-          buffer.length === 0 &&
+          buffer.length === head &&
           !signal.aborted &&
           !options.isLocal?.() &&
           (yield* replay())
