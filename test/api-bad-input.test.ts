@@ -1,3 +1,4 @@
+import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CreatePipelineDocument,
@@ -174,6 +175,28 @@ describe("bad input", () => {
       });
     });
     expect(chunked).toBe(411);
+  });
+
+  it("refuses a document nested too deeply to parse, and queries deeper than 20 levels", async () => {
+    const literal = `${"{a:".repeat(20_000)}1${"}".repeat(20_000)}`;
+    const parse = await post(
+      JSON.stringify({
+        query: `mutation { createPipeline(input: {name: "x", nodes: [{id: "t", type: TRIGGER, config: ${literal}}]}) { id } }`,
+      }),
+    );
+    expect(parse.status).toBe(200);
+    expect(parse.json?.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+      ["Syntax Error: document nested too deeply to parse", "GRAPHQL_PARSE_FAILED"],
+    ]);
+    const loop = "pipeline { runs(first: 1) { edges { node { ".repeat(6);
+    const deep = `{ run(id: "x") { ${loop} id ${"} } } } ".repeat(6)} } }`;
+    const refused = await post(JSON.stringify({ query: deep }));
+    expect(refused.json?.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+      ["query is 26 levels deep; the limit is 20", "QUERY_TOO_DEEP"],
+    ]);
+    const introspection = await post(JSON.stringify({ query: getIntrospectionQuery() }));
+    expect(introspection.json?.errors).toBeUndefined();
+    expect(introspection.status).toBe(200);
   });
 
   it("refuses pagination out of range and unsupported arguments", async () => {

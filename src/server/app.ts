@@ -17,6 +17,7 @@ import { openStore } from "../store/index.ts";
 import type { Store } from "../store/types.ts";
 import { createMaskError } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
+import { useDocumentLimits } from "./limits.ts";
 
 export interface App {
   readonly config: Config;
@@ -105,6 +106,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       loaders: createLoaders(store),
     }),
     plugins: [
+      useDocumentLimits(),
       {
         // Readiness: the database answers.
         onRequest: async ({ request, endResponse, fetchAPI }) => {
