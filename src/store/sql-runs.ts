@@ -13,10 +13,11 @@ import {
   stringifyJson,
 } from "./codec.ts";
 import { newId } from "./ids.ts";
-import type { SqlColumn, SqlDriver, SqlExecutor, SqlValue } from "./sql.ts";
+import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
+import { groupBy, page } from "./sql-base.ts";
+import { SqlLeases } from "./sql-leases.ts";
 import type {
   CommitOutcome,
-  LeaseArgs,
   NewRun,
   NodeRunRecord,
   Page,
@@ -89,27 +90,8 @@ const nodeRunRow = (n: NodeRunRecord): SqlValue[] => [
   n.completedAt,
 ];
 
-export function page<T>(rows: T[], first: number): Page<T> {
-  return { items: rows.slice(0, first), hasNextPage: rows.length > first };
-}
-
-export function groupBy<T>(keys: readonly string[], items: readonly T[], key: (item: T) => string) {
-  const groups = new Map<string, T[]>(keys.map((k) => [k, []]));
-  for (const item of items) groups.get(key(item))?.push(item);
-  return groups;
-}
-
 /** The run aggregate on the SQL layer; the full store (sql-store.ts) extends it. */
-export abstract class SqlRuns {
-  constructor(protected readonly sql: SqlDriver) {}
-
-  /** A list parameter: one statement text whatever the number of values. */
-  protected inList(column: string, values: readonly string[]): [string, SqlValue] {
-    return this.sql.dialect === "postgresql"
-      ? [`${column} = ANY(?::text[])`, values as unknown as SqlValue]
-      : [`${column} IN (SELECT value FROM json_each(?))`, JSON.stringify(values)];
-  }
-
+export abstract class SqlRuns extends SqlLeases {
   async createRun(
     run: NewRun,
     events: readonly Omit<RunEventRecord, "runId">[],
@@ -406,79 +388,5 @@ export abstract class SqlRuns {
     return updated.length > 0 && terminal
       ? { pipelineId: String(updated[0]!.pipelineId), status: patch.status! }
       : null;
-  }
-
-  async claimRun(
-    runId: string,
-    { ownerId, now, leaseUntil }: LeaseArgs,
-  ): Promise<RunRecord | null> {
-    const rows = await this.sql.transaction((tx) =>
-      tx.query(
-        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" = ? AND "status" IN ('QUEUED', 'RUNNING') AND ("ownerId" IS NULL OR "ownerId" = ? OR "leaseExpiresAt" < ?) RETURNING *`,
-        [ownerId, leaseUntil, runId, ownerId, now],
-      ),
-    );
-    return rows[0] ? runFromRow(rows[0]) : null;
-  }
-
-  async claimRuns(limit: number, { ownerId, now, leaseUntil }: LeaseArgs): Promise<RunRecord[]> {
-    if (limit <= 0) return [];
-    // SKIP LOCKED lets several instances claim at once without waiting on each other; SQLite
-    // has one writer at a time and needs no such clause.
-    const lock = this.sql.dialect === "postgresql" ? "FOR UPDATE SKIP LOCKED" : "";
-    const rows = await this.sql.transaction((tx) =>
-      tx.query(
-        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" IN (SELECT "id" FROM "PipelineRun" WHERE "status" IN ('QUEUED', 'RUNNING') AND ("ownerId" IS NULL OR "leaseExpiresAt" < ?) ORDER BY "id" LIMIT ? ${lock}) RETURNING *`,
-        [ownerId, leaseUntil, now, limit],
-      ),
-    );
-    return rows.map((row) => runFromRow(row)).sort((a, b) => (a.id < b.id ? -1 : 1));
-  }
-
-  async renewLeases(
-    runIds: readonly string[],
-    { ownerId, leaseUntil }: LeaseArgs,
-  ): Promise<string[]> {
-    if (runIds.length === 0) return [];
-    const [condition, param] = this.inList(`"id"`, runIds);
-    const rows = await this.sql.transaction((tx) =>
-      tx.query<{ id: string }>(
-        `UPDATE "PipelineRun" SET "leaseExpiresAt" = ? WHERE "ownerId" = ? AND ${condition} AND "status" IN ('QUEUED', 'RUNNING') RETURNING "id"`,
-        [leaseUntil, ownerId, param],
-      ),
-    );
-    return rows.map((row) => String(row.id));
-  }
-
-  async releaseRuns(runIds: readonly string[], ownerId: string): Promise<void> {
-    if (runIds.length === 0) return;
-    const [condition, param] = this.inList(`"id"`, runIds);
-    await this.sql.transaction((tx) =>
-      tx.execute(
-        `UPDATE "PipelineRun" SET "ownerId" = NULL, "leaseExpiresAt" = NULL WHERE "ownerId" = ? AND ${condition}`,
-        [ownerId, param],
-      ),
-    );
-  }
-
-  async requestCancel(runId: string): Promise<RunRecord | null> {
-    await this.sql.transaction((tx) =>
-      tx.execute(
-        `UPDATE "PipelineRun" SET "cancelRequested" = ? WHERE "id" = ? AND "status" IN ('QUEUED', 'RUNNING')`,
-        [true, runId],
-      ),
-    );
-    const [run] = await this.getRuns([runId]);
-    return run ?? null;
-  }
-
-  async cancelRequested(runIds: readonly string[]): Promise<string[]> {
-    if (runIds.length === 0) return [];
-    const [condition, param] = this.inList(`"id"`, runIds);
-    const rows = await this.sql.query<{ id: string }>(
-      `SELECT "id" FROM "PipelineRun" WHERE "cancelRequested" = ? AND ${condition}`,
-      [true, param],
-    );
-    return rows.map((row) => String(row.id));
   }
 }

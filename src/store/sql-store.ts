@@ -8,7 +8,8 @@ import { breakerFromRow, pipelineColumns, pipelineFromRow } from "./codec.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";
-import { groupBy, page, SqlRuns } from "./sql-runs.ts";
+import { groupBy, page } from "./sql-base.ts";
+import { SqlRuns } from "./sql-runs.ts";
 import type {
   BreakerRecord,
   DeleteOutcome,
