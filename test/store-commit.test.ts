@@ -1,0 +1,225 @@
+/**
+ * The Store contract on every available provider: commit, the one write of a running run
+ * (events, node runs and run patches), and the rules it keeps for terminal runs.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { JsonValue } from "../src/engine/definition.ts";
+import type { RunStatus } from "../src/engine/types.ts";
+import type { RunEventRecord, Store, WriteBatch } from "../src/store/types.ts";
+import { freshStore } from "./helpers/databases.ts";
+import {
+  at,
+  event,
+  lease,
+  MISSING_ID,
+  type NewEvent,
+  nodeRun,
+  providers,
+  sorted,
+  storeShortcuts,
+} from "./helpers/store-fixtures.ts";
+
+describe.each(providers)("store on %s", (provider) => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+
+  beforeEach(async () => {
+    ({ store, cleanup } = await freshStore(provider));
+  });
+  afterEach(async () => {
+    await cleanup();
+  });
+
+  const { createPipeline, createRun, getRun, counters, patch } = storeShortcuts(() => store);
+
+  describe("commit", () => {
+    it("appends events in seq order and ignores a duplicate seq without losing the batch", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { status: "RUNNING" }, [
+        event(1, "RUN_STARTED"),
+        event(2, "NODE_STARTED", { nodeId: "start", attempt: 1 }),
+      ]);
+      const withRun = (e: NewEvent): RunEventRecord => ({ ...e, runId: run.id });
+      const e4 = withRun(event(4, "NODE_STARTED", { nodeId: "fetch", attempt: 1 }));
+      const e3 = withRun(event(3, "NODE_COMPLETED", { nodeId: "start", data: { out: "ü" } }));
+      await store.commit({ events: [e4, e3], nodeRuns: [], runs: [] });
+      expect((await store.getEvents(run.id, 0)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+
+      const duplicate = withRun(event(2, "RUN_FAILED", { data: { replayed: true } }));
+      const e5 = withRun(event(5, "NODE_COMPLETED", { nodeId: "fetch", data: { status: 200 } }));
+      await store.commit({
+        events: [duplicate, e5],
+        nodeRuns: [nodeRun(run.id, "fetch")],
+        runs: [{ id: run.id, deadlineAt: at(60) }],
+      });
+      expect(await store.getEvents(run.id, 0)).toEqual([
+        withRun(event(1, "RUN_STARTED")),
+        withRun(event(2, "NODE_STARTED", { nodeId: "start", attempt: 1 })),
+        e3,
+        e4,
+        e5,
+      ]);
+      expect(await store.lastSeq(run.id)).toBe(5);
+      expect((await store.getNodeRuns([run.id])).get(run.id)).toEqual([nodeRun(run.id, "fetch")]);
+      expect((await getRun(run.id))?.deadlineAt).toEqual(at(60));
+    });
+
+    it("upserts node runs by run and node, with their output as JSON", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { status: "RUNNING" });
+      const other = await createRun(pipeline, { status: "RUNNING" });
+      const outputs: Record<string, JsonValue | undefined> = {
+        a_none: undefined,
+        b_null: null,
+        c_zero: 0,
+        d_empty: "",
+        e_false: false,
+        f_object: { status: 200, body: "ok ✓", headers: { "x-a": ["1", "2"] }, none: null },
+        g_array: [1, [2, [3]], { four: 4 }],
+      };
+      await store.commit({
+        events: [],
+        nodeRuns: Object.entries(outputs).map(([nodeId, output]) =>
+          nodeRun(run.id, nodeId, { output }),
+        ),
+        runs: [],
+      });
+      const stored = (await store.getNodeRuns([run.id])).get(run.id) ?? [];
+      const byNode = new Map(stored.map((n) => [n.nodeId, n]));
+      expect(sorted([...byNode.keys()])).toEqual(Object.keys(outputs));
+      for (const [nodeId, output] of Object.entries(outputs)) {
+        expect([nodeId, byNode.get(nodeId)]).toEqual([nodeId, nodeRun(run.id, nodeId, { output })]);
+      }
+      expect(byNode.get("a_none")?.output).toBeUndefined();
+      expect(byNode.get("b_null")?.output).toBeNull();
+
+      await store.commit({
+        events: [],
+        nodeRuns: [nodeRun(other.id, "fetch", { status: "RUNNING", completedAt: null })],
+        runs: [],
+      });
+      const replacement = nodeRun(run.id, "f_object", {
+        status: "FAILED",
+        attempts: 3,
+        output: undefined,
+        error: "HTTP 503",
+        startedAt: at(10),
+        completedAt: at(11),
+      });
+      await store.commit({ events: [], nodeRuns: [replacement], runs: [] });
+
+      const after = await store.getNodeRuns([run.id, other.id, MISSING_ID]);
+      const rows = after.get(run.id) ?? [];
+      expect(rows).toHaveLength(Object.keys(outputs).length);
+      const replaced = rows.find((n) => n.nodeId === "f_object");
+      expect(replaced).toEqual(replacement);
+      expect(replaced?.output).toBeUndefined();
+      expect(after.get(other.id)).toEqual([
+        nodeRun(other.id, "fetch", { status: "RUNNING", completedAt: null }),
+      ]);
+      expect(after.get(MISSING_ID)).toEqual([]);
+    });
+
+    it("applies run patches and leaves out the fields a patch does not name", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { triggerData: { keep: true } });
+      await patch([{ id: run.id, status: "RUNNING", startedAt: at(1), deadlineAt: at(121) }]);
+      expect(await getRun(run.id)).toEqual({
+        ...run,
+        status: "RUNNING",
+        startedAt: at(1),
+        deadlineAt: at(121),
+      });
+      await patch([{ id: run.id, error: "transient" }]);
+      expect((await getRun(run.id))?.error).toBe("transient");
+      await patch([{ id: run.id, error: null }]);
+      expect(await getRun(run.id)).toEqual({
+        ...run,
+        status: "RUNNING",
+        startedAt: at(1),
+        deadlineAt: at(121),
+      });
+      expect(await counters(pipeline)).toEqual({ runs: 1, successes: 0, errors: 0 });
+    });
+
+    it("moves the counters once per terminal status: COMPLETED, FAILED, TIMED_OUT, not CANCELLED", async () => {
+      const expected: [RunStatus, { runs: number; successes: number; errors: number }][] = [
+        ["COMPLETED", { runs: 1, successes: 1, errors: 0 }],
+        ["FAILED", { runs: 1, successes: 0, errors: 1 }],
+        ["TIMED_OUT", { runs: 1, successes: 0, errors: 1 }],
+        ["CANCELLED", { runs: 1, successes: 0, errors: 0 }],
+      ];
+      for (const [status, counts] of expected) {
+        const pipeline = await createPipeline(status);
+        const run = await createRun(pipeline, { status: "RUNNING", startedAt: at(0) });
+        await patch([{ id: run.id, status, completedAt: at(9), error: `ended ${status}` }]);
+        expect([status, await counters(pipeline)]).toEqual([status, counts]);
+        const ended = await getRun(run.id);
+        expect([ended?.status, ended?.completedAt, ended?.error]).toEqual([
+          status,
+          at(9),
+          `ended ${status}`,
+        ]);
+      }
+    });
+
+    it("never changes a terminal run again, and its counters move once", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { status: "RUNNING", startedAt: at(0) });
+      await patch([{ id: run.id, status: "COMPLETED", completedAt: at(5) }]);
+      const finished = await getRun(run.id);
+      expect(finished?.status).toBe("COMPLETED");
+
+      for (const late of [
+        { id: run.id, status: "FAILED", error: "late", completedAt: at(6) },
+        { id: run.id, status: "COMPLETED", completedAt: at(7) },
+        { id: run.id, status: "TIMED_OUT" },
+        { id: run.id, status: "CANCELLED" },
+        { id: run.id, status: "RUNNING" },
+        { id: run.id, status: "QUEUED", startedAt: at(8) },
+        { id: run.id, error: "late error", deadlineAt: at(100) },
+      ] satisfies WriteBatch["runs"]) {
+        await patch([late]);
+        expect([late, await getRun(run.id)]).toEqual([late, finished]);
+      }
+      expect(await counters(pipeline)).toEqual({ runs: 1, successes: 1, errors: 0 });
+    });
+
+    it("applies only the first of two terminal patches in one batch", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { status: "RUNNING" });
+      await patch([
+        { id: run.id, status: "FAILED", error: "first" },
+        { id: run.id, status: "COMPLETED", error: null },
+      ]);
+      const ended = await getRun(run.id);
+      expect([ended?.status, ended?.error]).toEqual(["FAILED", "first"]);
+      expect(await counters(pipeline)).toEqual({ runs: 1, successes: 0, errors: 1 });
+    });
+
+    it("does not count a run created terminal a second time", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { status: "FAILED", error: "Validation failed: x" });
+      await patch([{ id: run.id, status: "COMPLETED", error: null }]);
+      const reloaded = await getRun(run.id);
+      expect([reloaded?.status, reloaded?.error]).toEqual(["FAILED", "Validation failed: x"]);
+      expect(await counters(pipeline)).toEqual({ runs: 1, successes: 0, errors: 1 });
+    });
+
+    it("a terminal patch clears the lease, a non-terminal one keeps it", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline);
+      await store.claimRun(run.id, lease("worker-a", 0, 30));
+      await patch([{ id: run.id, status: "RUNNING", startedAt: at(1) }]);
+      const running = await getRun(run.id);
+      expect([running?.ownerId, running?.leaseExpiresAt]).toEqual(["worker-a", at(30)]);
+      await patch([{ id: run.id, status: "CANCELLED", completedAt: at(2) }]);
+      const cancelled = await getRun(run.id);
+      expect([cancelled?.status, cancelled?.ownerId, cancelled?.leaseExpiresAt]).toEqual([
+        "CANCELLED",
+        null,
+        null,
+      ]);
+    });
+  });
+});
