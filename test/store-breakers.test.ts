@@ -1,18 +1,19 @@
 /** The Store contract on every available provider: circuit breaker rows per pipeline node. */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { BreakerRecord, Store } from "../src/store/types.ts";
-import { freshStore } from "./helpers/databases.ts";
-import { at, breaker, providers, sorted, storeShortcuts } from "./helpers/store-fixtures.ts";
+import {
+  at,
+  breaker,
+  freshStoreEach,
+  providers,
+  sorted,
+  storeShortcuts,
+} from "./helpers/store-fixtures.ts";
 
 describe.each(providers)("store on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   const { createPipeline } = storeShortcuts(() => store);

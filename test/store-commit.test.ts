@@ -2,14 +2,14 @@
  * The Store contract on every available provider: commit, the one write of a running run
  * (events, node runs and run patches), and the rules it keeps for terminal runs.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { JsonValue } from "../src/engine/definition.ts";
 import type { RunStatus } from "../src/engine/types.ts";
 import type { RunEventRecord, Store, WriteBatch } from "../src/store/types.ts";
-import { freshStore } from "./helpers/databases.ts";
 import {
   at,
   event,
+  freshStoreEach,
   lease,
   MISSING_ID,
   type NewEvent,
@@ -21,13 +21,8 @@ import {
 
 describe.each(providers)("store on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   const { createPipeline, createRun, getRun, counters, patch } = storeShortcuts(() => store);

@@ -2,11 +2,11 @@
  * The Store contract on every available provider: leases on runs (claim, renew, release)
  * and cancel requests.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunRecord, Store } from "../src/store/types.ts";
-import { freshStore } from "./helpers/databases.ts";
 import {
   at,
+  freshStoreEach,
   ids,
   lease,
   MISSING_ID,
@@ -17,13 +17,8 @@ import {
 
 describe.each(providers)("store on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   const { createPipeline, createRun, getRun, patch } = storeShortcuts(() => store);

@@ -4,12 +4,18 @@
  */
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../src/store/index.ts";
 import type { MigrationOutcome } from "../src/store/migrate.ts";
 import type { Store } from "../src/store/types.ts";
-import { createTestDatabase, freshStore, type TestDatabase } from "./helpers/databases.ts";
-import { definition, event, newRun, sqlProviders } from "./helpers/store-fixtures.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
+import {
+  definition,
+  event,
+  freshStoreEach,
+  newRun,
+  sqlProviders,
+} from "./helpers/store-fixtures.ts";
 
 const MIGRATIONS_ROOT = fileURLToPath(new URL("../prisma/migrations/", import.meta.url));
 
@@ -75,13 +81,8 @@ describe.each(sqlProviders)("migrations on %s", (provider) => {
 
 describe.each(sqlProviders)("transactions on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   it("a createRun that fails leaves nothing behind, and no reader sees it meanwhile", async () => {

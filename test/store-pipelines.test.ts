@@ -3,15 +3,15 @@
  * PostgreSQL): pipelines, and what holds for the store as a whole (it keeps its own copies,
  * it counts its queries). Every test gets a fresh store.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PipelineDefinition } from "../src/engine/definition.ts";
 import type { PipelineRecord, Store } from "../src/store/types.ts";
-import { freshStore } from "./helpers/databases.ts";
 import {
   at,
   breaker,
   definition,
   event,
+  freshStoreEach,
   ids,
   MISSING_ID,
   nodeRun,
@@ -22,13 +22,8 @@ import {
 
 describe.each(providers)("store on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   const { createPipeline, createRun, getRun, patch } = storeShortcuts(() => store);

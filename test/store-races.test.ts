@@ -5,10 +5,11 @@
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunRecord, Store } from "../src/store/types.ts";
-import { createTestDatabase, freshStore, type TestDatabase } from "./helpers/databases.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
 import {
   breaker,
   definition,
+  freshStoreEach,
   ids,
   lease,
   newRun,
@@ -19,13 +20,8 @@ import {
 
 describe.each(providers)("store on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   const { createPipeline, createRun, getRun, counters, patch } = storeShortcuts(() => store);

@@ -2,15 +2,15 @@
  * The Store contract on every available provider: creating runs with their first events,
  * reading and listing them, and the pipeline counters createRun moves.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { JsonValue } from "../src/engine/definition.ts";
 import type { RunStatus } from "../src/engine/types.ts";
 import type { RunRecord, Store } from "../src/store/types.ts";
-import { freshStore } from "./helpers/databases.ts";
 import {
   at,
   definition,
   event,
+  freshStoreEach,
   ids,
   MISSING_ID,
   newRun,
@@ -22,13 +22,8 @@ import {
 
 describe.each(providers)("store on %s", (provider) => {
   let store: Store;
-  let cleanup: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ store, cleanup } = await freshStore(provider));
-  });
-  afterEach(async () => {
-    await cleanup();
+  freshStoreEach(provider, (fresh) => {
+    store = fresh;
   });
 
   const { createPipeline, createRun, getRun, counters } = storeShortcuts(() => store);

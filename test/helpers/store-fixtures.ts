@@ -4,6 +4,8 @@
  * suite's fresh store. The dates that decide an outcome (leases, events) are explicit, so no
  * test waits on the clock.
  */
+
+import { afterEach, beforeEach } from "vitest";
 import type { PipelineDefinition } from "../../src/engine/definition.ts";
 import type { RunEventType } from "../../src/engine/types.ts";
 import type {
@@ -17,7 +19,7 @@ import type {
   Store,
   WriteBatch,
 } from "../../src/store/types.ts";
-import { availableProviders } from "./databases.ts";
+import { availableProviders, freshStore, type Provider } from "./databases.ts";
 
 /** The providers to run a suite on: memory and SQLite always, PostgreSQL when it answers. */
 export const providers = await availableProviders();
@@ -161,4 +163,20 @@ export function storeShortcuts(current: () => Store) {
   };
   const patch = (runs: WriteBatch["runs"]) => current().commit({ events: [], nodeRuns: [], runs });
   return { createPipeline, createRun, getRun, counters, patch };
+}
+
+/**
+ * A fresh store of `provider` for every test of the enclosing describe, handed to `use` before
+ * each test and closed (and its database dropped) after it.
+ */
+export function freshStoreEach(provider: Provider, use: (store: Store) => void): void {
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
+    const fresh = await freshStore(provider);
+    cleanup = fresh.cleanup;
+    use(fresh.store);
+  });
+  afterEach(async () => {
+    await cleanup?.();
+  });
 }
