@@ -10,7 +10,7 @@
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
-import type { PipelineInput } from "../src/engine/definition.ts";
+import type { PipelineInput } from "../src/domain/definition.ts";
 import { sleep } from "../src/engine/errors.ts";
 import { type BenchEngine, collectGarbage, createBenchEngine } from "./lib/engine.ts";
 import { type HoldServer, startHoldServer } from "./lib/hold-server.ts";

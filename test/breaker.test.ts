@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { BreakerRecord } from "../src/domain/records.ts";
 import {
   type Admission,
   admit,
@@ -11,7 +12,6 @@ import {
 } from "../src/engine/breaker.ts";
 import { BreakerOpenError } from "../src/engine/errors.ts";
 import { MemoryStore } from "../src/store/memory.ts";
-import type { BreakerRecord } from "../src/store/types.ts";
 
 const settings: BreakerSettings = { failureThreshold: 3, recoveryTimeoutMs: 60_000 };
 const key = { pipelineId: "p1", nodeId: "fetch" };

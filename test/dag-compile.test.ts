@@ -3,12 +3,13 @@
  * range) and the graph helpers it is built on, topologicalOrder and findCycles.
  */
 import { describe, expect, it } from "vitest";
-import { compilePipeline, findCycles, topologicalOrder } from "../src/engine/dag.ts";
 import {
   type EdgeDefinition,
   normalizeDefinition,
   type PipelineInput,
-} from "../src/engine/definition.ts";
+} from "../src/domain/definition.ts";
+import { compilePipeline } from "../src/engine/dag.ts";
+import { findCycles, topologicalOrder } from "../src/engine/graph.ts";
 import {
   chain,
   compiled,

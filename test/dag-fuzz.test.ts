@@ -5,22 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  type CompileOutcome,
-  compilePipeline,
-  VALIDATION_CODES,
-  type ValidationOptions,
-} from "../src/engine/dag.ts";
-import {
   type EdgeDefinition,
-  type JsonObject,
-  type JsonValue,
   NODE_TYPES,
   type NodeDefinition,
   type NodeType,
   normalizeDefinition,
   type PipelineDefinition,
   type PipelineInput,
-} from "../src/engine/definition.ts";
+} from "../src/domain/definition.ts";
+import type { JsonObject, JsonValue } from "../src/domain/json.ts";
+import { VALIDATION_CODES } from "../src/domain/validation.ts";
+import { type CompileOutcome, compilePipeline, type ValidationOptions } from "../src/engine/dag.ts";
 import { ActionRegistry } from "../src/engine/nodes/actions.ts";
 
 const SEED = 0x5eed_da6;

@@ -4,14 +4,13 @@
  * message that sums the errors up.
  */
 import { describe, expect, it } from "vitest";
+import { normalizeDefinition } from "../src/domain/definition.ts";
 import {
   type ActionCatalog,
-  compilePipeline,
   VALIDATION_CODES,
-  validatePipeline,
   validationFailureMessage,
-} from "../src/engine/dag.ts";
-import { normalizeDefinition } from "../src/engine/definition.ts";
+} from "../src/domain/validation.ts";
+import { compilePipeline, validatePipeline } from "../src/engine/dag.ts";
 import {
   type CodeCase,
   chain,

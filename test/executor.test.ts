@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { PipelineInput } from "../src/engine/definition.ts";
+import type { PipelineInput } from "../src/domain/definition.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import { sleep } from "../src/engine/errors.ts";
 import { availableProviders } from "./helpers/databases.ts";

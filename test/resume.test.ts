@@ -4,7 +4,7 @@
  * go on from the next seq, and the run keeps its deadline.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { normalizeDefinition } from "../src/engine/definition.ts";
+import { normalizeDefinition } from "../src/domain/definition.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import type { Store } from "../src/store/types.ts";
 import { availableProviders, freshStore } from "./helpers/databases.ts";

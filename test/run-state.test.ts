@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { type CompiledPipeline, compilePipeline } from "../src/engine/dag.ts";
 import {
   type EdgeDefinition,
-  type JsonObject,
-  type JsonValue,
   type NodeDefinition,
   type NodeType,
   normalizeDefinition,
-} from "../src/engine/definition.ts";
+} from "../src/domain/definition.ts";
+import type { JsonObject, JsonValue } from "../src/domain/json.ts";
+import { type CompiledPipeline, compilePipeline } from "../src/engine/dag.ts";
 import { RunState, type Settlement } from "../src/engine/run-state.ts";
 
 type Edge = [source: string, target: string, branch?: "TRUE" | "FALSE"];

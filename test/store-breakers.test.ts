@@ -1,6 +1,7 @@
 /** The Store contract on every available provider: circuit breaker rows per pipeline node. */
 import { describe, expect, it } from "vitest";
-import type { BreakerRecord, Store } from "../src/store/types.ts";
+import type { BreakerRecord } from "../src/domain/records.ts";
+import type { Store } from "../src/store/types.ts";
 import {
   at,
   breaker,

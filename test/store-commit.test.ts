@@ -3,9 +3,10 @@
  * (events, node runs and run patches), and the rules it keeps for terminal runs.
  */
 import { describe, expect, it } from "vitest";
-import type { JsonValue } from "../src/engine/definition.ts";
-import type { RunStatus } from "../src/engine/types.ts";
-import type { RunEventRecord, Store, WriteBatch } from "../src/store/types.ts";
+import type { JsonValue } from "../src/domain/json.ts";
+import type { RunEventRecord } from "../src/domain/records.ts";
+import type { RunStatus } from "../src/domain/status.ts";
+import type { Store, WriteBatch } from "../src/store/types.ts";
 import {
   at,
   event,

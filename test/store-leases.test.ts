@@ -3,7 +3,8 @@
  * and cancel requests.
  */
 import { describe, expect, it } from "vitest";
-import type { RunRecord, Store } from "../src/store/types.ts";
+import type { RunRecord } from "../src/domain/records.ts";
+import type { Store } from "../src/store/types.ts";
 import {
   at,
   freshStoreEach,

@@ -4,8 +4,9 @@
  * it counts its queries). Every test gets a fresh store.
  */
 import { describe, expect, it } from "vitest";
-import type { PipelineDefinition } from "../src/engine/definition.ts";
-import type { PipelineRecord, Store } from "../src/store/types.ts";
+import type { PipelineDefinition } from "../src/domain/definition.ts";
+import type { PipelineRecord } from "../src/domain/records.ts";
+import type { Store } from "../src/store/types.ts";
 import {
   at,
   breaker,

@@ -4,7 +4,8 @@
  */
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { RunRecord, Store } from "../src/store/types.ts";
+import type { RunRecord } from "../src/domain/records.ts";
+import type { Store } from "../src/store/types.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
 import {
   breaker,

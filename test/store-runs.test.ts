@@ -3,9 +3,10 @@
  * reading and listing them, and the pipeline counters createRun moves.
  */
 import { describe, expect, it } from "vitest";
-import type { JsonValue } from "../src/engine/definition.ts";
-import type { RunStatus } from "../src/engine/types.ts";
-import type { RunRecord, Store } from "../src/store/types.ts";
+import type { JsonValue } from "../src/domain/json.ts";
+import type { RunRecord } from "../src/domain/records.ts";
+import type { RunStatus } from "../src/domain/status.ts";
+import type { Store } from "../src/store/types.ts";
 import {
   at,
   definition,

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { normalizeDefinition } from "../src/engine/definition.ts";
-import { createMemoryBus } from "../src/engine/events.ts";
+import { normalizeDefinition } from "../src/domain/definition.ts";
+import type { RunEventRecord } from "../src/domain/records.ts";
+import type { RunEventType } from "../src/domain/status.ts";
+import { createMemoryBus } from "../src/engine/bus.ts";
 import { runEventStream } from "../src/engine/stream.ts";
-import type { RunEventType } from "../src/engine/types.ts";
 import { MemoryStore } from "../src/store/memory.ts";
-import type { RunEventRecord } from "../src/store/types.ts";
 
 /** A run in a memory store, and helpers to store and/or publish its events. */
 async function setup() {

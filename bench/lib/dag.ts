@@ -9,7 +9,7 @@
  *   chain: a PARALLEL join passes the map of its inputs on, so an output nests one copy of
  *   every path that reaches it, and path counts grow as (1 + rate)^depth.
  */
-import type { PipelineInput } from "../../src/engine/definition.ts";
+import type { PipelineInput } from "../../src/domain/definition.ts";
 import { createRandom, randomInt } from "./random.ts";
 
 export type DagShape = "wide" | "deep";

@@ -5,13 +5,14 @@
  */
 import { performance } from "node:perf_hooks";
 import pino from "pino";
-import { normalizeDefinition, type PipelineInput } from "../../src/engine/definition.ts";
+import { normalizeDefinition, type PipelineInput } from "../../src/domain/definition.ts";
+import type { RunEventRecord } from "../../src/domain/records.ts";
+import { TERMINAL_EVENT_TYPES } from "../../src/domain/status.ts";
+import { createMemoryBus, type EventBus } from "../../src/engine/bus.ts";
 import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
-import { createMemoryBus, type EventBus } from "../../src/engine/events.ts";
-import { TERMINAL_EVENT_TYPES } from "../../src/engine/types.ts";
 import { openStore } from "../../src/store/index.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import type { RunEventRecord, Store } from "../../src/store/types.ts";
+import type { Store } from "../../src/store/types.ts";
 import { createTestDatabase, type Provider } from "../../test/helpers/databases.ts";
 
 export type { Provider };

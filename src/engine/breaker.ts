@@ -10,7 +10,9 @@
  * OPEN --recoveryTimeoutMs elapsed, next call becomes the trial--> HALF_OPEN
  * HALF_OPEN --trial succeeds--> CLOSED;  --trial fails--> OPEN (timer restarts)
  */
-import type { BreakerRecord, Store } from "../store/types.ts";
+
+import type { BreakerRecord } from "../domain/records.ts";
+import type { Store } from "../store/types.ts";
 import { BreakerOpenError } from "./errors.ts";
 
 export interface BreakerSettings {

@@ -13,25 +13,21 @@
  */
 import PQueue from "p-queue";
 import type { Logger } from "pino";
-import { assertJsonWithinLimits, BadInputError, NotFoundError } from "../errors.ts";
-import {
-  type BreakerRecord,
-  type NewRun,
-  type RunEventRecord,
-  type RunRecord,
-  type Store,
-  StoreError,
-} from "../store/types.ts";
+import { BREAKER_NODE_TYPES, type NodeType } from "../domain/definition.ts";
+import { assertJsonWithinLimits, BadInputError, NotFoundError } from "../domain/errors.ts";
+import type { JsonValue } from "../domain/json.ts";
+import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records.ts";
+import { isTerminalRunStatus } from "../domain/status.ts";
+import { validationFailureMessage } from "../domain/validation.ts";
+import { type NewRun, type Store, StoreError } from "../store/types.ts";
 import { BreakerGuard } from "./breaker.ts";
+import type { EventBus } from "./bus.ts";
 import {
   type CompiledPipeline,
   type CompileOutcome,
   compilePipeline,
   type ValidationOptions,
-  validationFailureMessage,
 } from "./dag.ts";
-import { BREAKER_NODE_TYPES, type JsonValue, type NodeType } from "./definition.ts";
-import type { EventBus } from "./events.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
 import { AgentRegistry } from "./nodes/agents.ts";
 import {
@@ -43,7 +39,6 @@ import {
 import type { NodeHandler } from "./nodes/types.ts";
 import { RunExecution } from "./run-execution.ts";
 import { runEventStream } from "./stream.ts";
-import { isTerminalRunStatus } from "./types.ts";
 import { RunWriter } from "./writer.ts";
 
 export interface EngineOptions {

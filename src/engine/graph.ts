@@ -2,7 +2,7 @@
  * Graph algorithms over pipeline edges: topological order and cycle finding. Both iterative,
  * so that a 10,000-node chain cannot overflow the stack.
  */
-import type { EdgeDefinition } from "./definition.ts";
+import type { EdgeDefinition } from "../domain/definition.ts";
 
 /**
  * Kahn's algorithm over the given adjacency, breadth first: the nodes without predecessors in

@@ -1,6 +1,8 @@
 /** Validation rules of one node: its type's config, its retry, timeout and breaker settings. */
-import type { ActionCatalog, ValidationCode } from "./dag.ts";
-import type { JsonObject, NodeDefinition, PipelineDefinition } from "./definition.ts";
+
+import type { NodeDefinition, PipelineDefinition } from "../domain/definition.ts";
+import type { JsonObject } from "../domain/json.ts";
+import type { ActionCatalog, ValidationCode } from "../domain/validation.ts";
 import { type CompiledExpression, compileExpression } from "./expressions.ts";
 
 const MAX_DELAY_SECONDS = 7 * 24 * 3600;

@@ -4,15 +4,15 @@
  * the run makes of the outcome is RunExecution's business.
  */
 import type { Logger } from "pino";
-import type { BreakerGuard } from "./breaker.ts";
 import {
   BREAKER_NODE_TYPES,
   breakerSettingsOf,
-  type JsonValue,
   type NodeDefinition,
   type PipelineDefinition,
   retryPolicyOf,
-} from "./definition.ts";
+} from "../domain/definition.ts";
+import type { JsonValue } from "../domain/json.ts";
+import type { BreakerGuard } from "./breaker.ts";
 import type { NodeHandler } from "./nodes/types.ts";
 import { executeWithRetry } from "./retry.ts";
 

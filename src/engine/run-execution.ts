@@ -12,44 +12,22 @@
  */
 import type PQueue from "p-queue";
 import type { Logger } from "pino";
-import type { NodeRunRecord, RunRecord } from "../store/types.ts";
+import type { NodeDefinition, NodeType } from "../domain/definition.ts";
+import { type JsonValue, jsonProblem } from "../domain/json.ts";
+import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
+import type { RunStatus } from "../domain/status.ts";
 import type { BreakerGuard } from "./breaker.ts";
 import type { CompiledPipeline } from "./dag.ts";
-import type { JsonValue, NodeDefinition, NodeType } from "./definition.ts";
 import { errorMessage, PermanentError } from "./errors.ts";
 import { runNode } from "./node-runner.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { type Progress, RunState, type Settlement, settlementOf } from "./run-state.ts";
-import type { RunStatus } from "./types.ts";
 import type { RunWriter } from "./writer.ts";
 
 const INLINE_TYPES: ReadonlySet<NodeType> = new Set(["TRIGGER", "PARALLEL", "CONDITION"]);
 /** Largest node output kept: outputs are stored, published and passed downstream. */
-const MAX_OUTPUT = { depth: 128, values: 1_000_000, bytes: 10 * 1024 * 1024 } as const;
-
-/**
- * Why an output cannot be kept, or null. Walked without recursion and with a budget: joins
- * pass their inputs on by reference, so a chain of diamonds shares objects that would
- * serialise to exponentially many bytes.
- */
-function outputProblem(output: JsonValue): string | null {
-  const stack: [unknown, number][] = [[output, 1]];
-  let values = 0;
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (++values > MAX_OUTPUT.values) return `has more than ${MAX_OUTPUT.values} values`;
-    if (typeof value !== "object" || value === null) continue;
-    if (depth > MAX_OUTPUT.depth) return `is nested deeper than ${MAX_OUTPUT.depth} levels`;
-    for (const child of Array.isArray(value) ? value : Object.values(value))
-      stack.push([child, depth + 1]);
-  }
-  if (values < 1000) return null;
-  const bytes = (JSON.stringify(output) ?? "").length;
-  return bytes > MAX_OUTPUT.bytes
-    ? `is ${bytes} bytes of JSON; the limit is ${MAX_OUTPUT.bytes}`
-    : null;
-}
+const MAX_OUTPUT = { maxDepth: 128, maxValues: 1_000_000, maxBytes: 10 * 1024 * 1024 } as const;
 /** Inline nodes run per turn of the event loop before yielding to other work. */
 const INLINE_SLICE = 512;
 
@@ -284,12 +262,12 @@ export class RunExecution {
   }
 
   #completed(node: NodeDefinition, attempt: number, output: JsonValue): void {
-    const problem = outputProblem(output);
+    const problem = jsonProblem(output, MAX_OUTPUT);
     if (problem) {
       this.#failed(
         node,
         attempt,
-        new PermanentError(`output of node "${node.id}" ${problem}`, "OUTPUT_TOO_LARGE"),
+        new PermanentError(`output of node "${node.id}" ${problem.message}`, "OUTPUT_TOO_LARGE"),
       );
       return;
     }

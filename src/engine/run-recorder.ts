@@ -3,10 +3,13 @@
  * both handed to the group-committing writer. The decisions (what runs next, when the run
  * ends) are RunExecution's; this class only keeps the record straight.
  */
-import type { NodeRunRecord, RunEventRecord, RunPatch } from "../store/types.ts";
-import type { JsonValue, NodeDefinition } from "./definition.ts";
+
+import type { NodeDefinition } from "../domain/definition.ts";
+import type { JsonValue } from "../domain/json.ts";
+import type { NodeRunRecord, RunEventRecord } from "../domain/records.ts";
+import type { RunEventType, RunStatus } from "../domain/status.ts";
+import type { RunPatch } from "../store/types.ts";
 import { errorMessage, NodeError } from "./errors.ts";
-import type { RunEventType, RunStatus } from "./types.ts";
 import type { RunWriter } from "./writer.ts";
 
 /** Outputs larger than this (as JSON) are left out of NODE_COMPLETED's data; the node run keeps them. */

@@ -8,9 +8,10 @@
  * settled runs if one of them is live, and is SKIPPED otherwise, which kills its own edges.
  */
 
-import type { NodeRunRecord } from "../store/types.ts";
+import type { NodeDefinition } from "../domain/definition.ts";
+import type { JsonValue } from "../domain/json.ts";
+import type { NodeRunRecord } from "../domain/records.ts";
 import type { CompiledPipeline } from "./dag.ts";
-import type { JsonValue, NodeDefinition } from "./definition.ts";
 
 export type Settlement =
   /** Ran and produced `output`; for a CONDITION, `branch` is the outcome. */

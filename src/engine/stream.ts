@@ -7,9 +7,11 @@
  * by `seq`; a gap in the live stream (a slow subscriber whose buffer overflowed) is filled
  * from the store.
  */
-import type { RunEventRecord, Store } from "../store/types.ts";
-import type { EventBus } from "./events.ts";
-import { TERMINAL_EVENT_TYPES } from "./types.ts";
+
+import type { RunEventRecord } from "../domain/records.ts";
+import { TERMINAL_EVENT_TYPES } from "../domain/status.ts";
+import type { Store } from "../store/types.ts";
+import type { EventBus } from "./bus.ts";
 
 /** Live events held for a subscriber that reads slower than they come; past it, re-read the store. */
 const MAX_BUFFERED = 10_000;

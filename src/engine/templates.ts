@@ -5,7 +5,7 @@
  * forwards an object as an object.
  */
 import Mustache from "mustache";
-import type { JsonValue } from "./definition.ts";
+import type { JsonValue } from "../domain/json.ts";
 
 export interface TemplateView {
   readonly inputs: Readonly<Record<string, unknown>>;

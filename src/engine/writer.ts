@@ -10,8 +10,9 @@
  * - a node run row in a batch is its latest state (coalesced by run and node).
  */
 import type { Logger } from "pino";
-import type { NodeRunRecord, RunEventRecord, RunPatch, Store } from "../store/types.ts";
-import type { EventBus } from "./events.ts";
+import type { NodeRunRecord, RunEventRecord } from "../domain/records.ts";
+import type { RunPatch, Store } from "../store/types.ts";
+import type { EventBus } from "./bus.ts";
 
 export interface WriterOptions {
   readonly store: Store;

@@ -1,7 +1,7 @@
 /** Circuit breakers of a pipeline's ACTION and AGENT nodes. */
-import { BREAKER_NODE_TYPES, breakerSettingsOf } from "../engine/definition.ts";
-import { CIRCUIT_STATES } from "../engine/types.ts";
-import type { BreakerRecord } from "../store/types.ts";
+import { BREAKER_NODE_TYPES, breakerSettingsOf } from "../domain/definition.ts";
+import type { BreakerRecord } from "../domain/records.ts";
+import { CIRCUIT_STATES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 import { PipelineRef } from "./pipeline.ts";
 

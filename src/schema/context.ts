@@ -4,9 +4,10 @@
  */
 import DataLoader from "dataloader";
 import type { DefinitionLimits } from "../config.ts";
-import type { ActionCatalog } from "../engine/dag.ts";
+import type { BreakerRecord, NodeRunRecord, RunRecord } from "../domain/records.ts";
+import type { ActionCatalog } from "../domain/validation.ts";
 import type { Engine } from "../engine/engine.ts";
-import type { BreakerRecord, NodeRunRecord, RunRecord, Store } from "../store/types.ts";
+import type { Store } from "../store/types.ts";
 
 export interface GraphQLContext {
   readonly store: Store;

@@ -1,6 +1,7 @@
 /** Run events: the stored log of a run and its live stream. */
-import { RUN_EVENT_TYPES } from "../engine/types.ts";
-import type { RunEventRecord } from "../store/types.ts";
+
+import type { RunEventRecord } from "../domain/records.ts";
+import { RUN_EVENT_TYPES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 
 const RunEventTypeEnum = builder.enumType("RunEventType", { values: RUN_EVENT_TYPES });

@@ -1,5 +1,5 @@
 /** Relay connections over keyset pages (newest first); the cursor is the item's id. */
-import { BadInputError } from "../errors.ts";
+import { BadInputError } from "../domain/errors.ts";
 import type { Page, PageArgs } from "../store/types.ts";
 
 export const DEFAULT_PAGE_SIZE = 20;

@@ -1,17 +1,24 @@
 /** Pipelines: the stored definitions, their CRUD and validation. */
-import { compilePipeline, VALIDATION_CODES, type ValidationError } from "../engine/dag.ts";
+
 import {
   EDGE_BRANCHES,
   type EdgeDefinition,
-  type JsonObject,
   NODE_TYPES,
   type NodeDefinition,
   normalizeDefinition,
   type PipelineDefinition,
   type PipelineInput,
-} from "../engine/definition.ts";
-import { AppError, assertJsonWithinLimits, BadInputError, NotFoundError } from "../errors.ts";
-import type { PipelineRecord } from "../store/types.ts";
+} from "../domain/definition.ts";
+import {
+  AppError,
+  assertJsonWithinLimits,
+  BadInputError,
+  NotFoundError,
+} from "../domain/errors.ts";
+import type { JsonObject } from "../domain/json.ts";
+import type { PipelineRecord } from "../domain/records.ts";
+import { VALIDATION_CODES, type ValidationError } from "../domain/validation.ts";
+import { compilePipeline } from "../engine/dag.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { pageArgs, toConnection } from "./pagination.ts";

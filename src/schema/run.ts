@@ -1,8 +1,9 @@
 /** Runs: starting, cancelling and reading them, with their node runs. */
-import type { JsonValue, NodeDefinition } from "../engine/definition.ts";
-import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../engine/types.ts";
-import { BadInputError } from "../errors.ts";
-import type { NodeRunRecord, RunRecord } from "../store/types.ts";
+import type { NodeDefinition } from "../domain/definition.ts";
+import { BadInputError } from "../domain/errors.ts";
+import type { JsonValue } from "../domain/json.ts";
+import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
+import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 import { RunEventRef } from "./events.ts";
 import { pageArgs, toConnection } from "./pagination.ts";

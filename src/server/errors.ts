@@ -5,7 +5,7 @@
  */
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
-import { AppError } from "../errors.ts";
+import { AppError } from "../domain/errors.ts";
 
 function codeOf(error: GraphQLError): string {
   if (typeof error.extensions.code === "string") return error.extensions.code;

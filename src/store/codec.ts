@@ -2,15 +2,16 @@
  * Rows to records and back. JSON columns are text on both databases; dates arrive as `Date`
  * (PostgreSQL, Prisma) or ISO text (SQLite through the SQL layer); booleans as 0/1 on SQLite.
  */
-import type { JsonValue, PipelineDefinition } from "../engine/definition.ts";
-import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "../engine/types.ts";
+import type { PipelineDefinition } from "../domain/definition.ts";
+import type { JsonValue } from "../domain/json.ts";
 import type {
   BreakerRecord,
   NodeRunRecord,
   PipelineRecord,
   RunEventRecord,
   RunRecord,
-} from "./types.ts";
+} from "../domain/records.ts";
+import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "../domain/status.ts";
 
 type Row = Record<string, unknown>;
 

@@ -15,10 +15,6 @@ import { createPgDriver, createSqliteDriver, Mutex } from "./sql.ts";
 import { SqlStore } from "./sql-store.ts";
 import type { Store } from "./types.ts";
 
-export { MemoryStore } from "./memory.ts";
-export type * from "./types.ts";
-export { StoreError } from "./types.ts";
-
 export interface OpenStoreOptions {
   readonly databaseUrl: string;
   readonly provider: "sqlite" | "postgresql";

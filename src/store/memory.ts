@@ -3,22 +3,24 @@
  * Same contract as the SQL store, including the rules the database keeps (terminal runs never
  * change, counters move once, leases).
  */
-import type { PipelineDefinition } from "../engine/definition.ts";
-import { TERMINAL_RUN_STATUSES } from "../engine/types.ts";
-import { newId } from "./ids.ts";
+import type { PipelineDefinition } from "../domain/definition.ts";
 import type {
   BreakerRecord,
+  NodeRunRecord,
+  PipelineRecord,
+  RunEventRecord,
+  RunRecord,
+} from "../domain/records.ts";
+import { counterOf, TERMINAL_RUN_STATUSES } from "../domain/status.ts";
+import { newId } from "./ids.ts";
+import type {
   CommitOutcome,
   DeleteOutcome,
   LeaseArgs,
   NewRun,
-  NodeRunRecord,
   Page,
   PageArgs,
-  PipelineRecord,
-  RunEventRecord,
   RunFilter,
-  RunRecord,
   Store,
   WriteBatch,
 } from "./types.ts";
@@ -124,8 +126,8 @@ export class MemoryStore implements Store {
     );
     this.#nodeRuns.set(record.id, new Map());
     pipeline.runCount++;
-    if (run.status === "COMPLETED") pipeline.successCount++;
-    if (run.status === "FAILED" || run.status === "TIMED_OUT") pipeline.errorCount++;
+    const counter = counterOf(run.status);
+    if (counter) pipeline[counter]++;
     return clone(record);
   }
 
@@ -220,8 +222,8 @@ export class MemoryStore implements Store {
         run.ownerId = null;
         run.leaseExpiresAt = null;
         const pipeline = this.#pipelines.get(run.pipelineId);
-        if (pipeline && patch.status === "COMPLETED") pipeline.successCount++;
-        else if (pipeline && patch.status !== "CANCELLED") pipeline.errorCount++;
+        const counter = counterOf(patch.status);
+        if (pipeline && counter) pipeline[counter]++;
       }
     }
     return { rejectedRuns: [...rejected] };

@@ -1,4 +1,5 @@
 /** What the SQL store's parts share: the driver, list parameters, paging. */
+import { ACTIVE_RUN_STATUSES } from "../domain/status.ts";
 import type { SqlDriver, SqlValue } from "./sql.ts";
 import type { Page } from "./types.ts";
 
@@ -11,6 +12,12 @@ export function groupBy<T>(keys: readonly string[], items: readonly T[], key: (i
   for (const item of items) groups.get(key(item))?.push(item);
   return groups;
 }
+
+/**
+ * `"status" IN ('QUEUED', 'RUNNING')`, written from the domain's list of active statuses
+ * (literals, not parameters: the list is ours and fixed, and the planner sees it).
+ */
+export const ACTIVE_STATUS_SQL = `"status" IN (${ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(", ")})`;
 
 export abstract class SqlBase {
   constructor(protected readonly sql: SqlDriver) {}

@@ -1,10 +1,12 @@
 /**
- * Run leases and cancel requests in SQL: which instance executes a run (see engine.ts). Each
+ * Run leases and cancel requests in SQL: which instance executes a run (see engine/ownership.ts). Each
  * change is one conditional UPDATE, atomic on SQLite and PostgreSQL alike.
  */
+
+import type { RunRecord } from "../domain/records.ts";
 import { runFromRow } from "./codec.ts";
-import { SqlBase } from "./sql-base.ts";
-import type { LeaseArgs, RunRecord } from "./types.ts";
+import { ACTIVE_STATUS_SQL, SqlBase } from "./sql-base.ts";
+import type { LeaseArgs } from "./types.ts";
 
 export abstract class SqlLeases extends SqlBase {
   abstract getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]>;
@@ -15,7 +17,7 @@ export abstract class SqlLeases extends SqlBase {
   ): Promise<RunRecord | null> {
     const rows = await this.sql.transaction((tx) =>
       tx.query(
-        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" = ? AND "status" IN ('QUEUED', 'RUNNING') AND ("ownerId" IS NULL OR "ownerId" = ? OR "leaseExpiresAt" < ?) RETURNING *`,
+        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" = ? AND ${ACTIVE_STATUS_SQL} AND ("ownerId" IS NULL OR "ownerId" = ? OR "leaseExpiresAt" < ?) RETURNING *`,
         [ownerId, leaseUntil, runId, ownerId, now],
       ),
     );
@@ -29,7 +31,7 @@ export abstract class SqlLeases extends SqlBase {
     const lock = this.sql.dialect === "postgresql" ? "FOR UPDATE SKIP LOCKED" : "";
     const rows = await this.sql.transaction((tx) =>
       tx.query(
-        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" IN (SELECT "id" FROM "PipelineRun" WHERE "status" IN ('QUEUED', 'RUNNING') AND ("ownerId" IS NULL OR "leaseExpiresAt" < ?) ORDER BY "id" LIMIT ? ${lock}) RETURNING *`,
+        `UPDATE "PipelineRun" SET "ownerId" = ?, "leaseExpiresAt" = ? WHERE "id" IN (SELECT "id" FROM "PipelineRun" WHERE ${ACTIVE_STATUS_SQL} AND ("ownerId" IS NULL OR "leaseExpiresAt" < ?) ORDER BY "id" LIMIT ? ${lock}) RETURNING *`,
         [ownerId, leaseUntil, now, limit],
       ),
     );
@@ -44,7 +46,7 @@ export abstract class SqlLeases extends SqlBase {
     const [condition, param] = this.inList(`"id"`, runIds);
     const rows = await this.sql.transaction((tx) =>
       tx.query<{ id: string }>(
-        `UPDATE "PipelineRun" SET "leaseExpiresAt" = ? WHERE "ownerId" = ? AND ${condition} AND "status" IN ('QUEUED', 'RUNNING') RETURNING "id"`,
+        `UPDATE "PipelineRun" SET "leaseExpiresAt" = ? WHERE "ownerId" = ? AND ${condition} AND ${ACTIVE_STATUS_SQL} RETURNING "id"`,
         [leaseUntil, ownerId, param],
       ),
     );
@@ -65,7 +67,7 @@ export abstract class SqlLeases extends SqlBase {
   async requestCancel(runId: string): Promise<RunRecord | null> {
     await this.sql.transaction((tx) =>
       tx.execute(
-        `UPDATE "PipelineRun" SET "cancelRequested" = ? WHERE "id" = ? AND "status" IN ('QUEUED', 'RUNNING')`,
+        `UPDATE "PipelineRun" SET "cancelRequested" = ? WHERE "id" = ? AND ${ACTIVE_STATUS_SQL}`,
         [true, runId],
       ),
     );

@@ -1,8 +1,10 @@
 /**
- * Runs, node runs, events and leases in SQL: the executor's hot path. Shared by the SQLite and
+ * Runs, node runs and events in SQL: the executor's hot path (leases are in sql-leases.ts). Shared by the SQLite and
  * PostgreSQL stores; statements are written once (see sql.ts for placeholders and dialects).
  */
-import { TERMINAL_RUN_STATUSES } from "../engine/types.ts";
+
+import type { NodeRunRecord, RunEventRecord, RunRecord } from "../domain/records.ts";
+import { counterOf, type RunStatus, TERMINAL_RUN_STATUSES } from "../domain/status.ts";
 import {
   cachedDefinition,
   definitionKey,
@@ -16,16 +18,7 @@ import { newId } from "./ids.ts";
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
 import { SqlLeases } from "./sql-leases.ts";
-import type {
-  CommitOutcome,
-  NewRun,
-  NodeRunRecord,
-  Page,
-  RunEventRecord,
-  RunFilter,
-  RunRecord,
-  WriteBatch,
-} from "./types.ts";
+import type { CommitOutcome, NewRun, Page, RunFilter, WriteBatch } from "./types.ts";
 import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
@@ -98,18 +91,14 @@ export abstract class SqlRuns extends SqlLeases {
   ): Promise<RunRecord> {
     const id = newId();
     const now = new Date();
-    const finished = TERMINAL_RUN_STATUSES.has(run.status);
+    const counter = counterOf(run.status);
     await this.sql.transaction(async (tx) => {
       // The counters first: the update takes the pipeline's row lock (concurrent runs of one
       // pipeline queue up behind it instead of deadlocking), and finding no row means the
       // pipeline was deleted since the caller read it: a clean NOT_FOUND, no foreign-key error.
       const counted = await tx.execute(
         `UPDATE "Pipeline" SET "runCount" = "runCount" + 1, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
-        [
-          run.status === "COMPLETED" ? 1 : 0,
-          finished && run.status !== "COMPLETED" && run.status !== "CANCELLED" ? 1 : 0,
-          run.pipelineId,
-        ],
+        [counter === "successCount" ? 1 : 0, counter === "errorCount" ? 1 : 0, run.pipelineId],
       );
       if (counted === 0)
         throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
@@ -343,9 +332,10 @@ export abstract class SqlRuns extends SqlLeases {
       const counters = new Map<string, { success: number; error: number }>();
       for (const patch of [...runs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
         const ended = await this.applyRunPatch(tx, patch);
-        if (!ended || ended.status === "CANCELLED") continue;
+        const counted = ended && counterOf(ended.status);
+        if (!ended || !counted) continue;
         const counter = counters.get(ended.pipelineId) ?? { success: 0, error: 0 };
-        if (ended.status === "COMPLETED") counter.success++;
+        if (counted === "successCount") counter.success++;
         else counter.error++;
         counters.set(ended.pipelineId, counter);
       }
@@ -361,15 +351,15 @@ export abstract class SqlRuns extends SqlLeases {
     });
   }
 
-  /** Invariant: a terminal run never changes again, and its counters move exactly once. */
   /**
    * Applies a patch unless the run has ended already. Returns the run's pipeline and new
-   * status when the patch ended it (its counters are then due), else null.
+   * status when the patch ended it (its counters are then due), else null. Invariant: a
+   * terminal run never changes again, and its counters move exactly once.
    */
   private async applyRunPatch(
     tx: SqlExecutor,
     patch: WriteBatch["runs"][number],
-  ): Promise<{ pipelineId: string; status: string } | null> {
+  ): Promise<{ pipelineId: string; status: RunStatus } | null> {
     const sets: string[] = [];
     const params: SqlValue[] = [];
     for (const field of ["status", "error", "startedAt", "completedAt", "deadlineAt"] as const) {

@@ -3,21 +3,15 @@
  * runs, node runs, events and leases (sql-runs.ts) and breakers go through the SQL layer on
  * the same connection, because that path is hot (see sql.ts).
  */
-import type { PipelineDefinition } from "../engine/definition.ts";
+import type { PipelineDefinition } from "../domain/definition.ts";
+import type { BreakerRecord, PipelineRecord } from "../domain/records.ts";
 import { breakerFromRow, pipelineColumns, pipelineFromRow } from "./codec.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";
-import { groupBy, page } from "./sql-base.ts";
+import { ACTIVE_STATUS_SQL, groupBy, page } from "./sql-base.ts";
 import { SqlRuns } from "./sql-runs.ts";
-import type {
-  BreakerRecord,
-  DeleteOutcome,
-  Page,
-  PageArgs,
-  PipelineRecord,
-  Store,
-} from "./types.ts";
+import type { DeleteOutcome, Page, PageArgs, Store } from "./types.ts";
 
 export interface SqlStoreOptions {
   readonly provider: "sqlite" | "postgresql";
@@ -81,7 +75,7 @@ export class SqlStore extends SqlRuns implements Store {
         await tx.query(`SELECT "id" FROM "Pipeline" WHERE "id" = ? FOR UPDATE`, [id]);
       }
       const active = await tx.query(
-        `SELECT 1 AS "one" FROM "PipelineRun" WHERE "pipelineId" = ? AND "status" IN ('QUEUED', 'RUNNING') LIMIT 1`,
+        `SELECT 1 AS "one" FROM "PipelineRun" WHERE "pipelineId" = ? AND ${ACTIVE_STATUS_SQL} LIMIT 1`,
         [id],
       );
       if (active.length > 0) return "has_active_runs";

@@ -3,70 +3,16 @@
  * PostgreSQL and memory implement it. Every method that changes several rows does so in one
  * transaction.
  */
-import type { JsonValue, PipelineDefinition } from "../engine/definition.ts";
-import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "../engine/types.ts";
-
-export interface PipelineRecord {
-  readonly id: string;
-  readonly definition: PipelineDefinition;
-  readonly runCount: number;
-  readonly successCount: number;
-  readonly errorCount: number;
-  /** Starts at 1; every update adds one. */
-  readonly version: number;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-}
-
-export interface RunRecord {
-  readonly id: string;
-  readonly pipelineId: string;
-  readonly pipelineVersion: number;
-  readonly status: RunStatus;
-  readonly triggerData: JsonValue;
-  readonly error: string | null;
-  /** The definition the run executes: later edits of the pipeline do not change it. */
-  readonly definition: PipelineDefinition;
-  readonly createdAt: Date;
-  readonly startedAt: Date | null;
-  readonly completedAt: Date | null;
-  readonly deadlineAt: Date | null;
-  readonly ownerId: string | null;
-  readonly leaseExpiresAt: Date | null;
-  readonly cancelRequested: boolean;
-}
-
-export interface NodeRunRecord {
-  readonly runId: string;
-  readonly nodeId: string;
-  readonly status: NodeRunStatus;
-  readonly attempts: number;
-  /** `undefined` when the node produced none. */
-  readonly output: JsonValue | undefined;
-  readonly error: string | null;
-  readonly startedAt: Date | null;
-  readonly completedAt: Date | null;
-}
-
-export interface RunEventRecord {
-  readonly runId: string;
-  readonly seq: number;
-  readonly type: RunEventType;
-  readonly nodeId: string | null;
-  readonly attempt: number | null;
-  readonly at: Date;
-  readonly data: { readonly [key: string]: JsonValue } | null;
-}
-
-export interface BreakerRecord {
-  readonly pipelineId: string;
-  readonly nodeId: string;
-  readonly state: CircuitState;
-  readonly failureCount: number;
-  readonly openedAt: Date | null;
-  readonly trialStartedAt: Date | null;
-  readonly updatedAt: Date;
-}
+import type { PipelineDefinition } from "../domain/definition.ts";
+import type { JsonValue } from "../domain/json.ts";
+import type {
+  BreakerRecord,
+  NodeRunRecord,
+  PipelineRecord,
+  RunEventRecord,
+  RunRecord,
+} from "../domain/records.ts";
+import type { RunStatus } from "../domain/status.ts";
 
 /** A change to a run row. Fields left out keep their value. */
 export interface RunPatch {

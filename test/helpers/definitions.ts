@@ -4,21 +4,16 @@
  */
 import { expect } from "vitest";
 import {
-  compilePipeline,
-  type ValidationCode,
-  type ValidationError,
-  type ValidationOptions,
-  validatePipeline,
-} from "../../src/engine/dag.ts";
-import {
   type EdgeDefinition,
-  type JsonObject,
   type NodeDefinition,
   type NodeType,
   normalizeDefinition,
   type PipelineDefinition,
   type PipelineInput,
-} from "../../src/engine/definition.ts";
+} from "../../src/domain/definition.ts";
+import type { JsonObject } from "../../src/domain/json.ts";
+import type { ValidationCode, ValidationError } from "../../src/domain/validation.ts";
+import { compilePipeline, type ValidationOptions, validatePipeline } from "../../src/engine/dag.ts";
 import { ActionRegistry } from "../../src/engine/nodes/actions.ts";
 
 /** A node of any type, even one that does not exist (`type` is not checked). */

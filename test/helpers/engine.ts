@@ -1,10 +1,11 @@
 /** An engine on a store, without the HTTP server, and helpers to run pipelines to the end. */
 import pino from "pino";
-import { normalizeDefinition, type PipelineInput } from "../../src/engine/definition.ts";
+import { normalizeDefinition, type PipelineInput } from "../../src/domain/definition.ts";
+import type { RunEventRecord, RunRecord } from "../../src/domain/records.ts";
+import { createMemoryBus } from "../../src/engine/bus.ts";
 import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
-import { createMemoryBus } from "../../src/engine/events.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import type { RunEventRecord, RunRecord, Store } from "../../src/store/types.ts";
+import type { Store } from "../../src/store/types.ts";
 import { freshStore, type Provider } from "./databases.ts";
 
 export function createTestEngine(options: Partial<EngineOptions> & { store?: Store } = {}): Engine {

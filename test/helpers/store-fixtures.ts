@@ -6,19 +6,16 @@
  */
 
 import { afterEach, beforeEach } from "vitest";
-import type { PipelineDefinition } from "../../src/engine/definition.ts";
-import type { RunEventType } from "../../src/engine/types.ts";
+import type { PipelineDefinition } from "../../src/domain/definition.ts";
 import type {
   BreakerRecord,
-  LeaseArgs,
-  NewRun,
   NodeRunRecord,
   PipelineRecord,
   RunEventRecord,
   RunRecord,
-  Store,
-  WriteBatch,
-} from "../../src/store/types.ts";
+} from "../../src/domain/records.ts";
+import type { RunEventType } from "../../src/domain/status.ts";
+import type { LeaseArgs, NewRun, Store, WriteBatch } from "../../src/store/types.ts";
 import { availableProviders, freshStore, type Provider } from "./databases.ts";
 
 /** The providers to run a suite on: memory and SQLite always, PostgreSQL when it answers. */

@@ -3,7 +3,7 @@
  * breaker policies, and pipeline settings. test/dag-validation.test.ts runs them after the
  * cases of validation-cases-structure.ts.
  */
-import type { JsonObject } from "../../src/engine/definition.ts";
+import type { JsonObject } from "../../src/domain/json.ts";
 import { MAX_EXPRESSION_LENGTH } from "../../src/engine/expressions.ts";
 import {
   agent,

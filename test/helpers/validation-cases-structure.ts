@@ -3,7 +3,7 @@
  * edges, branches, cycles and reachability. test/dag-validation.test.ts runs them together with
  * the cases of validation-cases-config.ts and checks that every validation code has one.
  */
-import { normalizeDefinition } from "../../src/engine/definition.ts";
+import { normalizeDefinition } from "../../src/domain/definition.ts";
 import {
   type CodeCase,
   chain,

@@ -3,8 +3,9 @@
  *
  *   engine.actions.register({ name: "slack", check: (c) => ..., run: async (ctx) => ... })
  */
-import type { ActionCatalog } from "../dag.ts";
-import type { JsonObject, JsonValue } from "../definition.ts";
+
+import type { JsonObject, JsonValue } from "../../domain/json.ts";
+import type { ActionCatalog } from "../../domain/validation.ts";
 import { PermanentError, RetryableError } from "../errors.ts";
 import { templateProblem } from "../templates.ts";
 import { httpRequest } from "./http-client.ts";

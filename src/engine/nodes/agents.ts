@@ -7,7 +7,7 @@
  * A node whose agentId has no agent gets the simulated result `{result, agentId, simulated}`.
  */
 import type { AgentConfig } from "../../config.ts";
-import type { JsonValue } from "../definition.ts";
+import type { JsonValue } from "../../domain/json.ts";
 import { abortError, PermanentError, RetryableError } from "../errors.ts";
 import { type NodeHandler, render } from "./types.ts";
 

@@ -1,6 +1,7 @@
 /** What a node handler receives and returns. */
 import type { Logger } from "pino";
-import type { JsonValue, NodeDefinition } from "../definition.ts";
+import type { NodeDefinition } from "../../domain/definition.ts";
+import type { JsonValue } from "../../domain/json.ts";
 import type { CompiledExpression } from "../expressions.ts";
 import { renderString, renderValue, type TemplateView } from "../templates.ts";
 

@@ -1,21 +1,13 @@
 /**
  * The pipeline definition: what a user stores, validates and runs. Plain data, no GraphQL.
  */
+import type { JsonObject } from "./json.ts";
 
 export const NODE_TYPES = ["TRIGGER", "AGENT", "CONDITION", "ACTION", "PARALLEL", "DELAY"] as const;
 export type NodeType = (typeof NODE_TYPES)[number];
 
 export const EDGE_BRANCHES = ["TRUE", "FALSE"] as const;
 export type EdgeBranch = (typeof EDGE_BRANCHES)[number];
-
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | JsonValue[]
-  | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
 
 /** Retry policy of one node. Every field falls back to the pipeline's defaults. */
 export interface RetrySettings {

@@ -10,7 +10,7 @@
 import { setMaxListeners } from "node:events";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
-import type { RunEventRecord } from "../store/types.ts";
+import type { RunEventRecord } from "../domain/records.ts";
 
 /** The channels and what travels on them. */
 export interface BusChannels {

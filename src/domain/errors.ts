@@ -1,3 +1,5 @@
+import { jsonProblem } from "./json.ts";
+
 /**
  * Errors a client may see. Each has a stable `code` that reaches GraphQL as `extensions.code`;
  * anything else is masked as INTERNAL_SERVER_ERROR.
@@ -56,34 +58,18 @@ export interface JsonLimits {
 }
 
 /**
- * Checks a client-supplied JSON value without recursion (a deeply nested value must not be
- * able to overflow the stack of whatever touches it next).
+ * Checks a client-supplied JSON value.
  * @throws {AppError} JSON_TOO_DEEP or JSON_TOO_LARGE, naming `what`
  */
 export function assertJsonWithinLimits(value: unknown, limits: JsonLimits, what: string): void {
-  const stack: [unknown, number][] = [[value, 1]];
-  let visited = 0;
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
-    if (++visited > 1_000_000) {
-      throw new AppError("JSON_TOO_LARGE", `${what} has more than 1,000,000 values`);
-    }
-    if (typeof current !== "object" || current === null) continue;
-    if (depth > limits.maxJsonDepth) {
-      throw new AppError(
-        "JSON_TOO_DEEP",
-        `${what} is nested deeper than ${limits.maxJsonDepth} levels`,
-      );
-    }
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      stack.push([child, depth + 1]);
-    }
-  }
-  const bytes = Buffer.byteLength(JSON.stringify(value) ?? "");
-  if (bytes > limits.maxConfigBytes) {
+  const problem = jsonProblem(value, {
+    maxDepth: limits.maxJsonDepth,
+    maxValues: 1_000_000,
+    maxBytes: limits.maxConfigBytes,
+  });
+  if (problem)
     throw new AppError(
-      "JSON_TOO_LARGE",
-      `${what} is ${bytes} bytes of JSON; the limit is ${limits.maxConfigBytes}`,
+      problem.kind === "depth" ? "JSON_TOO_DEEP" : "JSON_TOO_LARGE",
+      `${what} ${problem.message}`,
     );
-  }
 }
