@@ -21,6 +21,7 @@ import pino from "pino";
 import { WebSocketServer } from "ws";
 import { loadConfig } from "../src/config.ts";
 import { buildApp } from "../src/server/app.ts";
+import { createServices } from "../src/services.ts";
 import type { ClientMessage, StartMessage } from "./fanout-clients.ts";
 import { openFreshStore } from "./lib/engine.ts";
 import { startHoldServer } from "./lib/hold-server.ts";
@@ -135,7 +136,10 @@ export async function measureServer(
     LOG_LEVEL: "silent",
     HTTP_ACTION_ALLOWLIST: "127.0.0.1",
   });
-  const app = await buildApp(config, { store, logger: pino({ level: "silent" }) });
+  const app = buildApp(
+    config,
+    await createServices(config, { store, logger: pino({ level: "silent" }) }),
+  );
   try {
     const { url: httpUrl } = await app.start(0, "127.0.0.1");
     const chain = Array.from({ length: delays }, (_, i) => `d${i}`);
@@ -159,7 +163,7 @@ export async function measureServer(
       maxConcurrency: null,
       breaker: { failureThreshold: 5, recoveryTimeoutMs: 60_000 },
     });
-    const run = await app.engine.runPipeline(pipeline.id);
+    const run = await app.services.engine.runPipeline(pipeline.id);
     await withTimeout(gate.arrived(`/gate/${run.id}`), 15_000, "the run's gate request");
     // gate completed, then per DELAY node: started and completed; then RUN_COMPLETED.
     const live = 1 + 2 * delays + 1;

@@ -12,6 +12,7 @@ import { createSchema, createYoga } from "graphql-yoga";
 import pino from "pino";
 import { loadConfig } from "../src/config.ts";
 import { buildApp } from "../src/server/app.ts";
+import { createServices } from "../src/services.ts";
 import { openFreshStore } from "./lib/engine.ts";
 import { runLoad } from "./lib/load.ts";
 import { type MeasureHooks, NO_HOOKS } from "./lib/profiler.ts";
@@ -146,18 +147,21 @@ async function startBare(pipelines: readonly PipelineView[]) {
 export async function measureReadsServer(durationSeconds: number, hooks: MeasureHooks = NO_HOOKS) {
   const { store, url: databaseUrl, drop } = await openFreshStore("sqlite");
   const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: "silent" });
-  const app = await buildApp(config, { store, logger: pino({ level: "silent" }) });
+  const app = buildApp(
+    config,
+    await createServices(config, { store, logger: pino({ level: "silent" }) }),
+  );
   try {
     const { url } = await app.start(0, "127.0.0.1");
     for (let i = 0; i < PIPELINES; i++) {
       const pipeline = await store.createPipeline(SEED_PIPELINE(i));
       for (let r = 0; r < RUNS_PER_PIPELINE; r++) {
-        const started = await app.engine.runPipeline(pipeline.id, {
+        const started = await app.services.engine.runPipeline(pipeline.id, {
           ticket: i * 100 + r,
           title: `ticket ${i}/${r}: the printer on floor 3 is out of toner again`,
         });
         const drained = (async () => {
-          for await (const _ of await app.engine.events(started.id)) {
+          for await (const _ of await app.services.engine.events(started.id)) {
             // the run has ended when the stream completes
           }
         })();
@@ -165,7 +169,7 @@ export async function measureReadsServer(durationSeconds: number, hooks: Measure
       }
     }
     // Stop polling for work and renewing leases: the statements counted are the requests' own.
-    await app.engine.stop(0);
+    await app.services.engine.stop(0);
     const reference = await post(url, QUERY);
     if (reference.errors || !reference.data)
       throw new Error(`reads query failed: ${JSON.stringify(reference.errors)}`);

@@ -1,6 +1,7 @@
 /** Entry point: `npm start`. */
 import { ConfigError, loadConfig } from "./config.ts";
 import { buildApp } from "./server/app.ts";
+import { createServices } from "./services.ts";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -13,29 +14,31 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await buildApp(config);
+  const services = await createServices(config);
+  const app = buildApp(config, services);
+  const { logger } = services;
   const { url } = await app.start();
-  app.logger.info(
+  logger.info(
     { url, database: config.databaseProvider, redis: Boolean(config.redisUrl) },
     `GraphQL API and GraphiQL at ${url}`,
   );
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
-      app.logger.warn(`${signal} again: exiting now`);
+      logger.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
     stopping = true;
-    app.logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
     app.stop().then(
       () => {
-        app.logger.info("stopped");
+        logger.info("stopped");
         // Logs are written asynchronously: let them reach stdout before exiting.
-        app.logger.flush(() => process.exit(0));
+        logger.flush(() => process.exit(0));
       },
       (error: unknown) => {
-        app.logger.error({ err: error }, "shutdown failed");
-        app.logger.flush(() => process.exit(1));
+        logger.error({ err: error }, "shutdown failed");
+        logger.flush(() => process.exit(1));
       },
     );
   };

@@ -256,9 +256,9 @@ describe.each(providers)("runs through the server on %s", (provider) => {
         ReturnType<typeof server.gql<DashboardQuery, DashboardQueryVariables>>
       >["pipelines"];
       for (let attempt = 0; attempt < 3; attempt++) {
-        const before = server.app.store.stats.queries;
+        const before = server.app.services.store.stats.queries;
         ({ pipelines: page } = await server.gql(DashboardDocument, { first: pipelines, runs: 5 }));
-        measured.push(server.app.store.stats.queries - before);
+        measured.push(server.app.services.store.stats.queries - before);
       }
       counts.push(Math.min(...measured));
       expect(page.edges).toHaveLength(pipelines);

@@ -10,6 +10,7 @@
 import { setMaxListeners } from "node:events";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
+import type { Logger } from "pino";
 import type { RunEventRecord } from "../domain/records.ts";
 
 /** The channels and what travels on them. */
@@ -110,13 +111,17 @@ export function createMemoryBus(): EventBus {
 }
 
 /** The bus through Redis; resolves once both connections are up. */
-export async function createRedisBus(redisUrl: string): Promise<EventBus> {
+export async function createRedisBus(
+  redisUrl: string,
+  logger?: Pick<Logger, "warn">,
+): Promise<EventBus> {
   const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
   const publishClient = new Redis(redisUrl, options);
   const subscribeClient = new Redis(redisUrl, options);
   // Connection errors are retried by ioredis; without a listener they would crash the process.
-  publishClient.on("error", () => {});
-  subscribeClient.on("error", () => {});
+  const onError = (error: Error) => logger?.warn({ err: error }, "Redis connection error");
+  publishClient.on("error", onError);
+  subscribeClient.on("error", onError);
   await Promise.all([publishClient.connect(), subscribeClient.connect()]);
   const bus = busOn(
     createRedisEventTarget<BusEvent>({ publishClient, subscribeClient }) as unknown as BusTarget,

@@ -10,7 +10,6 @@ import {
   type NodeDefinition,
   type PipelineDefinition,
 } from "../domain/definition.ts";
-import type { JsonObject } from "../domain/json.ts";
 import type { ActionCatalog, ValidationCode, ValidationError } from "../domain/validation.ts";
 import type { CompiledExpression } from "./expressions.ts";
 import { findCycles, topologicalOrder } from "./graph.ts";

@@ -1,19 +1,17 @@
 /**
- * The engine of one instance: starts runs, executes the runs it owns, hands them over.
- *
- * Ownership: a run is executed by the instance holding its lease (PipelineRun.ownerId and
- * leaseExpiresAt), renewed every `leaseMs / 3`. An instance that stops renewing (killed, cut
- * off) loses its runs when the lease expires, and whichever instance polls next takes them and
- * resumes them from their stored state. An instance that finds its lease gone stops at once
- * and writes nothing more for that run.
- *
- * Why our own lease rather than pg-boss or BullMQ: the same code must work on the embedded
- * SQLite default (no PostgreSQL, no Redis), and the run row is already the state a queue job
- * would duplicate; a lease on it is one conditional UPDATE, atomic on both databases.
+ * The engine of one instance: compiles pipelines, starts runs, executes the runs it owns
+ * (which ones is ownership.ts's business), cancels them wherever they execute, and streams
+ * their events. No GraphQL in here.
  */
+import { LRUCache } from "lru-cache";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
-import { BREAKER_NODE_TYPES, type NodeType } from "../domain/definition.ts";
+import {
+  BREAKER_NODE_TYPES,
+  type NodeType,
+  type PipelineDefinition,
+  type PipelineInput,
+} from "../domain/definition.ts";
 import { assertJsonWithinLimits, BadInputError, NotFoundError } from "../domain/errors.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records.ts";
@@ -22,12 +20,7 @@ import { validationFailureMessage } from "../domain/validation.ts";
 import { type NewRun, type Store, StoreError } from "../store/types.ts";
 import { BreakerGuard } from "./breaker.ts";
 import type { EventBus } from "./bus.ts";
-import {
-  type CompiledPipeline,
-  type CompileOutcome,
-  compilePipeline,
-  type ValidationOptions,
-} from "./dag.ts";
+import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
 import { AgentRegistry } from "./nodes/agents.ts";
 import {
@@ -37,7 +30,10 @@ import {
   triggerHandler,
 } from "./nodes/builtin.ts";
 import type { NodeHandler } from "./nodes/types.ts";
+import { RunOwnership } from "./ownership.ts";
+import { definitionFromInput, type InputLimits } from "./pipeline-input.ts";
 import { RunExecution } from "./run-execution.ts";
+import { refusedRunEvents } from "./run-recorder.ts";
 import { runEventStream } from "./stream.ts";
 import { RunWriter } from "./writer.ts";
 
@@ -54,14 +50,20 @@ export interface EngineOptions {
   readonly leaseMs?: number;
   /** How often to look for runs to take (queued, or orphaned by a dead instance). @default 500 */
   readonly pollMs?: number;
-  readonly validation?: Omit<ValidationOptions, "actions">;
+  /** Size limits of definitions and `triggerData`. */
+  readonly limits?: Partial<InputLimits>;
   readonly httpAllowlist?: readonly string[];
   readonly agents?: ConstructorParameters<typeof AgentRegistry>[0];
   /** The clock breakers read (tests move it instead of waiting). @default () => new Date() */
   readonly now?: () => Date;
-  /** Limits for `triggerData`. */
-  readonly jsonLimits?: { readonly maxJsonDepth: number; readonly maxConfigBytes: number };
 }
+
+const DEFAULT_LIMITS: InputLimits = {
+  maxNodes: 10_000,
+  maxEdges: 50_000,
+  maxConfigBytes: 64 * 1024,
+  maxJsonDepth: 32,
+};
 
 /** How long `cancelRun` waits for another instance to confirm the cancel. */
 const REMOTE_CANCEL_WAIT_MS = 3000;
@@ -73,27 +75,23 @@ export class Engine {
   readonly agents: AgentRegistry;
   readonly breakers: BreakerGuard;
   readonly instanceId: string;
-  readonly #options: EngineOptions;
   readonly #logger: Logger;
   readonly #queue: PQueue;
   readonly #writer: RunWriter;
   readonly #handlers: Record<NodeType, NodeHandler>;
   readonly #active = new Map<string, RunExecution>();
-  readonly #leaseMs: number;
-  #claimTimer: NodeJS.Timeout | undefined;
-  #heartbeatTimer: NodeJS.Timeout | undefined;
-  #unsubscribeBus: (() => void)[] = [];
-  #running = false;
+  readonly #ownership: RunOwnership;
+  readonly #limits: InputLimits;
+  /** Compiled pipeline versions (a version compiles the same while the actions stay the same). */
+  readonly #compiled = new LRUCache<string, CompileOutcome>({ max: 256 });
   #stopping = false;
-  #claiming = false;
 
   constructor(options: EngineOptions) {
-    this.#options = options;
     this.store = options.store;
     this.bus = options.bus;
     this.instanceId = options.instanceId;
     this.#logger = options.logger;
-    this.#leaseMs = options.leaseMs ?? 5000;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#queue = new PQueue({ concurrency: options.maxConcurrentNodes ?? 64 });
     this.#writer = new RunWriter({
       store: options.store,
@@ -101,14 +99,14 @@ export class Engine {
       logger: options.logger,
       ownerId: options.instanceId,
       onRejected: (runIds) => {
-        for (const id of runIds) {
-          this.#logger.warn(
-            { runId: id },
-            "lease lost: another instance owns the run now; stopping here",
-          );
-          this.#active.get(id)?.abandon(true);
-        }
+        for (const id of runIds) this.#lost(id);
       },
+    });
+    this.#ownership = new RunOwnership(options, {
+      ids: () => [...this.#active.keys()],
+      execute: (run) => this.#execute(run),
+      lost: (runId) => this.#lost(runId),
+      cancel: (runId) => this.#active.get(runId)?.cancel(),
     });
     this.breakers = new BreakerGuard(options.store, options.now);
     this.actions = new ActionRegistry({ httpAllowlist: options.httpAllowlist ?? [] });
@@ -135,26 +133,30 @@ export class Engine {
     return inFlight;
   }
 
-  compile(definition: CompiledPipeline["definition"]): CompileOutcome {
-    return compilePipeline(definition, { ...this.#options.validation, actions: this.actions });
+  /** Validates a definition with this engine's limits and registered actions. */
+  compile(definition: PipelineDefinition): CompileOutcome {
+    return compilePipeline(definition, { ...this.#limits, actions: this.actions });
   }
 
-  readonly #compiled = new Map<string, CompileOutcome>();
-
   /**
-   * A pipeline version compiles the same every time (while the registered actions stay the
-   * same): each is compiled once, not once when a run is created and again when executed.
+   * Client input as a definition, refusing documents over the size limits.
+   * @param countLimits false: too many nodes or edges are left for validation to report
+   * @throws {AppError} PIPELINE_TOO_LARGE, JSON_TOO_DEEP, JSON_TOO_LARGE
    */
+  definitionFromInput(input: PipelineInput, countLimits = true): PipelineDefinition {
+    return definitionFromInput(input, this.#limits, countLimits);
+  }
+
+  /** Each pipeline version is compiled once, not once when a run is created and again when executed. */
   #compileVersion(
     pipelineId: string,
     version: number,
-    definition: CompiledPipeline["definition"],
+    definition: PipelineDefinition,
   ): CompileOutcome {
     const key = `${pipelineId}@${version}#${this.actions.generation}`;
     let outcome = this.#compiled.get(key);
     if (!outcome) {
       outcome = this.compile(definition);
-      if (this.#compiled.size >= 256) this.#compiled.delete(this.#compiled.keys().next().value!);
       this.#compiled.set(key, outcome);
     }
     return outcome;
@@ -162,66 +164,14 @@ export class Engine {
 
   /** Begins taking runs (queued ones, and those of dead instances) and renewing leases. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    const claimSoon = () =>
-      void this.#claim().catch((error: unknown) =>
-        this.#logger.error({ err: error }, "could not claim runs"),
-      );
-    this.#unsubscribeBus = [
-      this.bus.onCancel((runId) => this.#active.get(runId)?.cancel()),
-      this.bus.onWork(claimSoon),
-    ];
-    const every = (ms: number, task: () => Promise<unknown>) => {
-      const timer = setInterval(() => {
-        task().catch((error: unknown) =>
-          this.#logger.error({ err: error }, "engine background task failed"),
-        );
-      }, ms);
-      timer.unref();
-      return timer;
-    };
-    this.#claimTimer = every(this.#options.pollMs ?? 500, () => this.#claim());
-    this.#heartbeatTimer = every(Math.max(100, Math.floor(this.#leaseMs / 3)), () =>
-      this.#heartbeat(),
-    );
-    claimSoon();
+    if (!this.#stopping) this.#ownership.start();
   }
 
-  #lease(now = new Date()) {
-    return { ownerId: this.instanceId, now, leaseUntil: new Date(now.getTime() + this.#leaseMs) };
-  }
-
-  async #claim(): Promise<void> {
-    if (!this.#running || this.#stopping || this.#claiming) return;
-    this.#claiming = true;
-    try {
-      const capacity = (this.#options.maxActiveRuns ?? 256) - this.#active.size;
-      if (capacity <= 0) return;
-      for (const run of await this.store.claimRuns(capacity, this.#lease()))
-        await this.#execute(run);
-    } finally {
-      this.#claiming = false;
-    }
-  }
-
-  async #heartbeat(): Promise<void> {
-    // Also while stopping: the leases of runs finishing their nodes must not lapse.
-    const ids = [...this.#active.keys()];
-    if (ids.length === 0) return;
-    const held = new Set(await this.store.renewLeases(ids, this.#lease()));
-    for (const id of ids) {
-      const execution = this.#active.get(id);
-      if (!held.has(id) && execution && !execution.ended) {
-        this.#logger.warn(
-          { runId: id },
-          "lease lost: another instance owns the run now; stopping here",
-        );
-        execution.abandon(true);
-      }
-    }
-    // Without Redis a cancel made on another instance arrives only through the database.
-    for (const id of await this.store.cancelRequested(ids)) this.#active.get(id)?.cancel();
+  #lost(runId: string): void {
+    const execution = this.#active.get(runId);
+    if (!execution || execution.ended) return;
+    this.#logger.warn({ runId }, "lease lost: another instance owns the run now; stopping here");
+    execution.abandon(true);
   }
 
   /** Starts executing a run this instance has just claimed. */
@@ -271,8 +221,7 @@ export class Engine {
    * validate gets a FAILED run whose error starts "Validation failed:".
    */
   async runPipeline(pipelineId: string, triggerData: JsonValue = null): Promise<RunRecord> {
-    if (this.#options.jsonLimits)
-      assertJsonWithinLimits(triggerData, this.#options.jsonLimits, "triggerData");
+    assertJsonWithinLimits(triggerData, this.#limits, "triggerData");
     const [pipeline] = await this.store.getPipelines([pipelineId]);
     if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
     const outcome = this.#compileVersion(pipelineId, pipeline.version, pipeline.definition);
@@ -287,37 +236,19 @@ export class Engine {
       const error = validationFailureMessage(outcome.errors);
       return this.#createRun(
         { ...base, status: "FAILED", error, startedAt: now, completedAt: now },
-        [
-          {
-            seq: 1,
-            type: "RUN_STARTED",
-            nodeId: null,
-            attempt: null,
-            at: now,
-            data: {
-              pipelineId,
-              pipelineVersion: pipeline.version,
-              nodeCount: pipeline.definition.nodes.length,
-            },
-          },
-          { seq: 2, type: "RUN_FAILED", nodeId: null, attempt: null, at: now, data: { error } },
-        ],
+        refusedRunEvents(base, error, now),
       );
     }
     const run = await this.#createRun(
       { ...base, status: "QUEUED", error: null, startedAt: null, completedAt: null },
       [],
     );
-    if (
-      !this.#running ||
-      this.#stopping ||
-      this.#active.size >= (this.#options.maxActiveRuns ?? 256)
-    ) {
+    if (!this.#ownership.taking || this.#active.size >= this.#ownership.maxActiveRuns) {
       // No room here: tell the other instances, so that one with room takes it now.
       this.bus.publishWork();
       return run;
     }
-    const claimed = await this.store.claimRun(run.id, this.#lease());
+    const claimed = await this.#ownership.claim(run.id);
     if (!claimed) return run;
     await this.#execute(claimed);
     return { ...claimed, status: "RUNNING", startedAt: new Date() };
@@ -350,7 +281,7 @@ export class Engine {
     if (isTerminalRunStatus(run.status)) return run;
     await this.store.requestCancel(runId);
     // Unowned (queued) or orphaned: take it and end it here.
-    const claimed = await this.store.claimRun(runId, this.#lease());
+    const claimed = await this.#ownership.claim(runId);
     if (claimed) {
       await this.#execute({ ...claimed, cancelRequested: true });
       await this.#active.get(runId)?.done;
@@ -421,7 +352,7 @@ export class Engine {
   async stop(graceMs = 10_000): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    clearInterval(this.#claimTimer);
+    this.#ownership.stopTaking();
     const executions = [...this.#active.values()];
     const idle = Promise.all(executions.map((execution) => execution.pause()));
     let timer: NodeJS.Timeout | undefined;
@@ -430,22 +361,15 @@ export class Engine {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
-    const handedOver: string[] = [];
+    const unfinished: string[] = [];
     for (const execution of executions) {
       if (!execution.ended) {
         execution.abandon(false);
-        handedOver.push(execution.id);
+        unfinished.push(execution.id);
       }
     }
-    clearInterval(this.#heartbeatTimer);
-    for (const unsubscribe of this.#unsubscribeBus.splice(0)) unsubscribe();
     await this.#writer.close();
-    if (handedOver.length > 0) {
-      await this.store.releaseRuns(handedOver, this.instanceId);
-      this.bus.publishWork();
-      this.#logger.info({ runs: handedOver.length }, "handed unfinished runs over");
-    }
+    await this.#ownership.stop(unfinished);
     this.#queue.clear();
-    this.#running = false;
   }
 }

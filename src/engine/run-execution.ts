@@ -21,7 +21,7 @@ import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage, PermanentError } from "./errors.ts";
 import { runNode } from "./node-runner.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
-import { RunRecorder } from "./run-recorder.ts";
+import { type RunEnding, RunRecorder } from "./run-recorder.ts";
 import { type Progress, RunState, type Settlement, settlementOf } from "./run-state.ts";
 import type { RunWriter } from "./writer.ts";
 
@@ -46,12 +46,6 @@ export interface ResumeState {
 }
 
 export type ExecutionOutcome = RunStatus | "ABANDONED";
-
-type Ending =
-  | { readonly status: "COMPLETED" }
-  | { readonly status: "FAILED"; readonly error: string; readonly nodeId?: string }
-  | { readonly status: "CANCELLED"; readonly error: string }
-  | { readonly status: "TIMED_OUT"; readonly error: string };
 
 export class RunExecution {
   readonly run: RunRecord;
@@ -111,14 +105,6 @@ export class RunExecution {
     return this.#ending;
   }
 
-  #runStarted(): void {
-    this.#record.event("RUN_STARTED", null, null, {
-      pipelineId: this.run.pipelineId,
-      pipelineVersion: this.run.pipelineVersion,
-      nodeCount: this.#pipeline.order.length,
-    });
-  }
-
   /** Starts a fresh run, or picks up a resumed one where its stored state left it. */
   start(now = new Date()): void {
     this.#startedAt = this.run.startedAt ?? now;
@@ -126,7 +112,7 @@ export class RunExecution {
     // A resumed run keeps its deadline: a hand-over does not buy it more time.
     const deadlineAt = this.run.deadlineAt ?? new Date(now.getTime() + timeoutMs);
     if (this.#record.seq === 0 || this.run.status === "QUEUED") {
-      if (this.#record.seq === 0) this.#runStarted();
+      if (this.#record.seq === 0) this.#record.runStarted(this.run);
       this.#record.patchRun({ status: "RUNNING", startedAt: this.#startedAt, deadlineAt });
     }
     const remaining = deadlineAt.getTime() - now.getTime();
@@ -162,7 +148,7 @@ export class RunExecution {
    * invalid when taken over): RUN_STARTED if the run has no events yet, then the terminal event.
    */
   finishUnstarted(status: "CANCELLED" | "FAILED", error: string): void {
-    if (this.#record.seq === 0) this.#runStarted();
+    if (this.#record.seq === 0) this.#record.runStarted(this.run);
     this.#end({ status, error });
   }
 
@@ -188,7 +174,7 @@ export class RunExecution {
     this.#ending = true;
     clearTimeout(this.#deadline);
     this.#controller.abort(new Error("run handed over to another instance"));
-    if (dropWrites) this.#services.writer.drop(this.id);
+    if (dropWrites) this.#record.drop();
     this.#resolveDone("ABANDONED");
   }
 
@@ -369,36 +355,15 @@ export class RunExecution {
   }
 
   /** The one way a run ends. Invariant: runs once; the terminal event is the last event. */
-  #end(ending: Ending): void {
+  #end(ending: RunEnding): void {
     if (this.#ending) return;
     this.#ending = true;
     clearTimeout(this.#deadline);
     this.#controller.abort(new Error(`run ${ending.status.toLowerCase()}`));
     const now = new Date();
     this.#record.cancelRunningNodes(now);
-    if (ending.status === "COMPLETED") {
-      this.#record.runEnded(
-        "COMPLETED",
-        null,
-        { durationMs: now.getTime() - this.#startedAt.getTime() },
-        null,
-        now,
-      );
-    } else if (ending.status === "FAILED") {
-      this.#record.runEnded(
-        "FAILED",
-        ending.error,
-        { error: ending.error },
-        ending.nodeId ?? null,
-        now,
-      );
-    } else if (ending.status === "CANCELLED") {
-      this.#record.runEnded("CANCELLED", ending.error, { reason: ending.error }, null, now);
-    } else {
-      const data = { timeoutSeconds: this.#pipeline.definition.timeoutSeconds };
-      this.#record.runEnded("TIMED_OUT", ending.error, data, null, now);
-    }
+    this.#record.runEnded(ending, this.#startedAt, this.#pipeline.definition.timeoutSeconds, now);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    this.#services.writer.flush().then(() => this.#resolveDone(ending.status));
+    void this.#record.flush().then(() => this.#resolveDone(ending.status));
   }
 }

@@ -1,13 +1,15 @@
 /**
  * What a run writes: its events, numbered without gaps, and the latest state of each node,
- * both handed to the group-committing writer. The decisions (what runs next, when the run
- * ends) are RunExecution's; this class only keeps the record straight.
+ * both handed to the group-committing writer. Every run event is built here, against the
+ * payload types of domain/events.ts. The decisions (what runs next, when the run ends) are
+ * RunExecution's; this class only keeps the record straight.
  */
 
 import type { NodeDefinition } from "../domain/definition.ts";
+import type { RunEventData, TypedRunEvent } from "../domain/events.ts";
 import type { JsonValue } from "../domain/json.ts";
-import type { NodeRunRecord, RunEventRecord } from "../domain/records.ts";
-import type { RunEventType, RunStatus } from "../domain/status.ts";
+import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
+import type { RunEventType } from "../domain/status.ts";
 import type { RunPatch } from "../store/types.ts";
 import { errorMessage, NodeError } from "./errors.ts";
 import type { RunWriter } from "./writer.ts";
@@ -51,11 +53,11 @@ export class RunRecorder {
     return record?.status === "COMPLETED" ? (record.output as JsonValue) : undefined;
   }
 
-  event(
-    type: RunEventType,
+  #event<T extends RunEventType>(
+    type: T,
     nodeId: string | null,
     attempt: number | null,
-    data: RunEventRecord["data"],
+    data: RunEventData[T],
   ): void {
     this.#writer.appendEvent({
       runId: this.#runId,
@@ -66,6 +68,21 @@ export class RunRecorder {
       at: new Date(),
       data,
     });
+  }
+
+  /** RUN_STARTED: the first event of every run. */
+  runStarted(run: Pick<RunRecord, "pipelineId" | "pipelineVersion" | "definition">): void {
+    this.#event("RUN_STARTED", null, null, startedData(run));
+  }
+
+  /** Resolves once everything recorded so far is stored (and published). */
+  flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  /** Forgets what is not stored yet: the run is someone else's now. */
+  drop(): void {
+    this.#writer.drop(this.#runId);
   }
 
   patchRun(patch: Omit<RunPatch, "id">): void {
@@ -92,19 +109,19 @@ export class RunRecorder {
   }
 
   nodeStarted(node: NodeDefinition, attempt: number): void {
-    this.event("NODE_STARTED", node.id, attempt, { type: node.type });
+    this.#event("NODE_STARTED", node.id, attempt, { type: node.type });
     const startedAt = this.#nodeRuns.get(node.id)?.startedAt ?? new Date();
     this.#node(node.id, { status: "RUNNING", attempts: attempt, startedAt, error: null });
   }
 
   nodeRetrying(nodeId: string, attempt: number, delayMs: number, error: unknown): void {
-    this.event("NODE_RETRYING", nodeId, attempt, { delayMs, error: errorMessage(error) });
+    this.#event("NODE_RETRYING", nodeId, attempt, { delayMs, error: errorMessage(error) });
     this.#node(nodeId, { status: "RETRYING", error: errorMessage(error) });
   }
 
   nodeCompleted(nodeId: string, attempt: number, output: JsonValue): void {
     const bytes = (JSON.stringify(output) ?? "null").length;
-    this.event(
+    this.#event(
       "NODE_COMPLETED",
       nodeId,
       attempt,
@@ -122,7 +139,7 @@ export class RunRecorder {
   /** NODE_FAILED and a FAILED node run; `output` is what flows on when the run goes on. */
   nodeFailed(node: NodeDefinition, attempt: number, error: unknown, output?: JsonValue): void {
     const message = errorMessage(error);
-    this.event("NODE_FAILED", node.id, attempt || null, {
+    this.#event("NODE_FAILED", node.id, attempt || null, {
       error: message,
       code: error instanceof NodeError ? error.code : "ERROR",
       retryable: error instanceof NodeError ? error.retryable : true,
@@ -138,7 +155,7 @@ export class RunRecorder {
   }
 
   nodeSkipped(nodeId: string): void {
-    this.event("NODE_SKIPPED", nodeId, null, { reason: "no live incoming edge" });
+    this.#event("NODE_SKIPPED", nodeId, null, { reason: "no live incoming edge" });
     this.#node(nodeId, { status: "SKIPPED", completedAt: new Date() });
   }
 
@@ -151,14 +168,49 @@ export class RunRecorder {
   }
 
   /** The terminal event and the run's final row. */
-  runEnded(
-    status: Exclude<RunStatus, "QUEUED" | "RUNNING">,
-    error: string | null,
-    data: RunEventRecord["data"],
-    nodeId: string | null,
-    now: Date,
-  ): void {
-    this.event(`RUN_${status}`, nodeId, null, data);
+  runEnded(ending: RunEnding, startedAt: Date, timeoutSeconds: number, now: Date): void {
+    const { status } = ending;
+    const error = status === "COMPLETED" ? null : ending.error;
+    if (status === "COMPLETED")
+      this.#event("RUN_COMPLETED", null, null, { durationMs: now.getTime() - startedAt.getTime() });
+    else if (status === "FAILED")
+      this.#event("RUN_FAILED", ending.nodeId ?? null, null, { error: ending.error });
+    else if (status === "CANCELLED")
+      this.#event("RUN_CANCELLED", null, null, { reason: ending.error });
+    else this.#event("RUN_TIMED_OUT", null, null, { timeoutSeconds });
     this.patchRun({ status, error, completedAt: now });
   }
+}
+
+/** How a run ends; `error` becomes the run's error. */
+export type RunEnding =
+  | { readonly status: "COMPLETED" }
+  | { readonly status: "FAILED"; readonly error: string; readonly nodeId?: string }
+  | { readonly status: "CANCELLED"; readonly error: string }
+  | { readonly status: "TIMED_OUT"; readonly error: string };
+
+function startedData(
+  run: Pick<RunRecord, "pipelineId" | "pipelineVersion" | "definition">,
+): RunEventData["RUN_STARTED"] {
+  return {
+    pipelineId: run.pipelineId,
+    pipelineVersion: run.pipelineVersion,
+    nodeCount: run.definition.nodes.length,
+  };
+}
+
+/**
+ * The whole event log of a run refused before it started (its pipeline does not validate):
+ * RUN_STARTED, then RUN_FAILED with the validation message. Stored with the run itself.
+ */
+export function refusedRunEvents(
+  run: Pick<RunRecord, "pipelineId" | "pipelineVersion" | "definition">,
+  error: string,
+  at: Date,
+): Omit<TypedRunEvent<"RUN_STARTED" | "RUN_FAILED">, "runId">[] {
+  const base = { nodeId: null, attempt: null, at };
+  return [
+    { ...base, seq: 1, type: "RUN_STARTED", data: startedData(run) },
+    { ...base, seq: 2, type: "RUN_FAILED", data: { error } },
+  ];
 }

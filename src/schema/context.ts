@@ -3,17 +3,13 @@
  * through a global client.
  */
 import DataLoader from "dataloader";
-import type { DefinitionLimits } from "../config.ts";
 import type { BreakerRecord, NodeRunRecord, RunRecord } from "../domain/records.ts";
-import type { ActionCatalog } from "../domain/validation.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Store } from "../store/types.ts";
 
 export interface GraphQLContext {
   readonly store: Store;
   readonly engine: Engine;
-  readonly limits: DefinitionLimits;
-  readonly actions: ActionCatalog;
   readonly loaders: Loaders;
 }
 

@@ -1,24 +1,16 @@
-/** Pipelines: the stored definitions, their CRUD and validation. */
-
+/** Pipelines: the stored definitions, their CRUD and validation (through the engine). */
 import {
+  type BreakerSettings,
   EDGE_BRANCHES,
   type EdgeDefinition,
   NODE_TYPES,
   type NodeDefinition,
-  normalizeDefinition,
-  type PipelineDefinition,
   type PipelineInput,
+  type RetrySettings,
 } from "../domain/definition.ts";
-import {
-  AppError,
-  assertJsonWithinLimits,
-  BadInputError,
-  NotFoundError,
-} from "../domain/errors.ts";
-import type { JsonObject } from "../domain/json.ts";
+import { AppError, BadInputError, NotFoundError } from "../domain/errors.ts";
 import type { PipelineRecord } from "../domain/records.ts";
 import { VALIDATION_CODES, type ValidationError } from "../domain/validation.ts";
-import { compilePipeline } from "../engine/dag.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { pageArgs, toConnection } from "./pagination.ts";
@@ -26,13 +18,7 @@ import { pageArgs, toConnection } from "./pagination.ts";
 export const NodeTypeEnum = builder.enumType("NodeType", { values: NODE_TYPES });
 export const EdgeBranchEnum = builder.enumType("EdgeBranch", { values: EDGE_BRANCHES });
 
-interface RetryShape {
-  maxAttempts?: number | null;
-  initialDelayMs?: number | null;
-  maxDelayMs?: number | null;
-  jitter?: boolean | null;
-}
-const RetryPolicy = builder.objectRef<RetryShape>("RetryPolicy").implement({
+const RetryPolicy = builder.objectRef<RetrySettings>("RetryPolicy").implement({
   description: "A node's retry settings; unset fields take the pipeline's defaults.",
   fields: (t) => ({
     maxAttempts: t.int({
@@ -46,11 +32,7 @@ const RetryPolicy = builder.objectRef<RetryShape>("RetryPolicy").implement({
   }),
 });
 
-interface BreakerShape {
-  failureThreshold?: number | null;
-  recoveryTimeoutMs?: number | null;
-}
-const BreakerSettings = builder.objectRef<BreakerShape>("BreakerSettings").implement({
+const BreakerSettingsRef = builder.objectRef<BreakerSettings>("BreakerSettings").implement({
   fields: (t) => ({
     failureThreshold: t.int({ nullable: true, resolve: (b) => b.failureThreshold ?? null }),
     recoveryTimeoutMs: t.int({ nullable: true, resolve: (b) => b.recoveryTimeoutMs ?? null }),
@@ -67,7 +49,7 @@ const PipelineNode = builder.objectRef<NodeDefinition>("PipelineNode").implement
     timeoutMs: t.int({ nullable: true, resolve: (node) => node.timeoutMs ?? null }),
     continueOnFail: t.boolean({ resolve: (node) => node.continueOnFail ?? false }),
     breaker: t.field({
-      type: BreakerSettings,
+      type: BreakerSettingsRef,
       nullable: true,
       resolve: (node) => node.breaker ?? null,
     }),
@@ -104,14 +86,6 @@ const ValidationResult = builder
     }),
   });
 
-/** Validates a definition with the server's limits and actions. */
-export function validateDefinition(
-  definition: PipelineDefinition,
-  ctx: GraphQLContext,
-): readonly ValidationError[] {
-  return compilePipeline(definition, { ...ctx.limits, actions: ctx.actions }).errors;
-}
-
 export const PipelineRef = builder.loadableObject("Pipeline", {
   load: async (ids: string[], ctx: GraphQLContext) =>
     (await ctx.store.getPipelines(ids)).map(
@@ -129,7 +103,7 @@ export const PipelineRef = builder.loadableObject("Pipeline", {
       description: "Node executions at once within one run; null: only the server's limit applies.",
       resolve: (p) => p.definition.maxConcurrency,
     }),
-    breaker: t.field({ type: BreakerSettings, resolve: (p) => p.definition.breaker }),
+    breaker: t.field({ type: BreakerSettingsRef, resolve: (p) => p.definition.breaker }),
     runCount: t.exposeInt("runCount"),
     successCount: t.exposeInt("successCount"),
     errorCount: t.exposeInt("errorCount"),
@@ -140,7 +114,7 @@ export const PipelineRef = builder.loadableObject("Pipeline", {
       type: ValidationResult,
       description:
         "The stored definition checked against the current rules; a run of an invalid pipeline fails.",
-      resolve: (p, _args, ctx) => ({ errors: validateDefinition(p.definition, ctx) }),
+      resolve: (p, _args, ctx) => ({ errors: ctx.engine.compile(p.definition).errors }),
     }),
   }),
 });
@@ -215,42 +189,8 @@ export const PipelineInputRef = builder.inputType("PipelineInput", {
   }),
 });
 
-/**
- * Turns client input into a definition, refusing what must not go further: documents over the
- * size limits, and JSON too deep or too large.
- */
-export function definitionFromInput(
-  input: typeof PipelineInputRef.$inferInput,
-  ctx: GraphQLContext,
-): PipelineDefinition {
-  if (input.nodes.length > ctx.limits.maxNodes) {
-    throw new AppError(
-      "PIPELINE_TOO_LARGE",
-      `${input.nodes.length} nodes; the limit is ${ctx.limits.maxNodes}`,
-    );
-  }
-  if ((input.edges?.length ?? 0) > ctx.limits.maxEdges) {
-    throw new AppError(
-      "PIPELINE_TOO_LARGE",
-      `${input.edges?.length} edges; the limit is ${ctx.limits.maxEdges}`,
-    );
-  }
-  const nodes = input.nodes.map((node): NodeDefinition => {
-    const config = node.config ?? {};
-    assertJsonWithinLimits(config, ctx.limits, `config of node "${node.id}"`);
-    return {
-      id: node.id,
-      type: node.type,
-      name: node.name ?? null,
-      config: config as JsonObject,
-      retry: node.retry ?? null,
-      timeoutMs: node.timeoutMs ?? null,
-      continueOnFail: node.continueOnFail ?? false,
-      breaker: node.breaker ?? null,
-    };
-  });
-  return normalizeDefinition({ ...input, nodes } as PipelineInput);
-}
+/** The GraphQL input as the engine takes it (its JSON `config` is checked by the engine). */
+const fromInput = (input: typeof PipelineInputRef.$inferInput) => input as PipelineInput;
 
 async function loadPipeline(ctx: GraphQLContext, id: string): Promise<PipelineRecord> {
   const [pipeline] = await ctx.store.getPipelines([id]);
@@ -281,7 +221,8 @@ builder.mutationFields((t) => ({
     description:
       "Stores a pipeline. An invalid one is stored too (see Pipeline.validation) but cannot run.",
     args: { input: t.arg({ type: PipelineInputRef, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.store.createPipeline(definitionFromInput(input, ctx)),
+    resolve: (_root, { input }, ctx) =>
+      ctx.store.createPipeline(ctx.engine.definitionFromInput(fromInput(input))),
   }),
   updatePipeline: t.field({
     type: PipelineRef,
@@ -292,7 +233,10 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: PipelineInputRef, required: true }),
     },
     resolve: async (_root, { id, input }, ctx) => {
-      const updated = await ctx.store.updatePipeline(id, definitionFromInput(input, ctx));
+      const updated = await ctx.store.updatePipeline(
+        id,
+        ctx.engine.definitionFromInput(fromInput(input)),
+      );
       if (!updated) throw new NotFoundError("pipeline", id);
       return updated;
     },
@@ -324,19 +268,10 @@ builder.mutationFields((t) => ({
           "validatePipeline takes either id or definition, not both or neither",
         );
       }
-      if (id != null)
-        return { errors: validateDefinition((await loadPipeline(ctx, id)).definition, ctx) };
-      const input = definition!;
+      const stored = id != null ? (await loadPipeline(ctx, id)).definition : undefined;
       // Too many nodes is a validation finding here, not a refused request.
-      const limited = {
-        ...ctx,
-        limits: {
-          ...ctx.limits,
-          maxNodes: Number.MAX_SAFE_INTEGER,
-          maxEdges: Number.MAX_SAFE_INTEGER,
-        },
-      };
-      return { errors: validateDefinition(definitionFromInput(input, limited), ctx) };
+      const checked = stored ?? ctx.engine.definitionFromInput(fromInput(definition!), false);
+      return { errors: ctx.engine.compile(checked).errors };
     },
   }),
 }));

@@ -1,41 +1,30 @@
 /**
- * buildApp(): the whole server (store, engine, GraphQL over HTTP, SSE and WebSocket on one
- * port and path) as an object with start() and stop().
+ * buildApp(config, services): GraphQL over HTTP, SSE and WebSocket on one port and path, with
+ * GraphiQL, health and readiness, on the services the entry composed (services.ts). Nothing
+ * listens until start(); stop() closes the HTTP side, then the services.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ExecutionArgs, execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { createYoga, type YogaServerInstance } from "graphql-yoga";
-import pino, { type Logger } from "pino";
+import { createYoga, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { Config } from "../config.ts";
-import { createMemoryBus, createRedisBus, type EventBus } from "../engine/bus.ts";
-import { Engine } from "../engine/engine.ts";
 import { createLoaders, type GraphQLContext, schema } from "../schema/index.ts";
-import { openStore } from "../store/index.ts";
-import type { Store } from "../store/types.ts";
+import type { Services } from "../services.ts";
+import { useBodyLimits } from "./body-limits.ts";
 import { createMaskError } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
 import { useDocumentLimits } from "./limits.ts";
 
 export interface App {
   readonly config: Config;
-  readonly store: Store;
-  readonly engine: Engine;
-  readonly logger: Logger;
+  readonly services: Services;
   readonly yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   /** Listens; resolves with the port actually bound (pass 0 for any free port). */
   start(port?: number, host?: string): Promise<{ port: number; url: string }>;
   /** Graceful stop: no new requests or runs, running nodes get the grace period, then hand-over. */
   stop(graceMs?: number): Promise<void>;
-}
-
-export interface BuildAppOptions {
-  /** Use this store instead of opening the configured database (tests). */
-  readonly store?: Store;
-  readonly bus?: EventBus;
-  readonly logger?: Logger;
 }
 
 export const GRAPHQL_PATH = "/graphql";
@@ -51,37 +40,9 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-/** Builds everything; nothing listens until start(). */
-export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<App> {
-  const logger =
-    options.logger ?? pino({ level: config.logLevel, base: { instance: config.instanceId } });
-  const store =
-    options.store ??
-    (await openStore({
-      databaseUrl: config.databaseUrl,
-      provider: config.databaseProvider,
-      onMigrated: ({ applied, changed }) => {
-        if (applied.length > 0) logger.info({ applied }, "database migrated");
-        if (changed.length > 0)
-          logger.warn({ changed }, "applied migrations differ from the files on disk");
-      },
-    }));
-  const bus =
-    options.bus ?? (config.redisUrl ? await createRedisBus(config.redisUrl) : createMemoryBus());
-  const engine = new Engine({
-    store,
-    bus,
-    logger: logger.child({ component: "engine" }),
-    instanceId: config.instanceId,
-    maxConcurrentNodes: config.maxConcurrentNodes,
-    maxActiveRuns: config.maxActiveRuns,
-    leaseMs: config.leaseMs,
-    validation: config.limits,
-    httpAllowlist: config.httpActionAllowlist,
-    agents: config.agents,
-    jsonLimits: config.limits,
-  });
-
+/** Builds the HTTP side; the app owns the services from here on (stop() closes them). */
+export function buildApp(config: Config, services: Services): App {
+  const { logger, store, engine } = services;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -98,33 +59,23 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       // are logged at error level by maskError.
       error: (...args) => logger.debug(args.map(String).join(" ")),
     },
-    context: () => ({
-      store,
-      engine,
-      limits: config.limits,
-      actions: engine.actions,
-      loaders: createLoaders(store),
-    }),
+    context: () => ({ store, engine, loaders: createLoaders(store) }),
     plugins: [
+      useBodyLimits({ maxRequestBytes: config.limits.maxRequestBytes }),
       useDocumentLimits(),
-      {
-        // Readiness: the database answers.
-        onRequest: async ({ request, endResponse, fetchAPI }) => {
-          if (new URL(request.url).pathname !== "/ready") return;
+      useReadinessCheck({
+        endpoint: "/ready",
+        // Ready when the database answers.
+        check: async () => {
           try {
             await store.listPipelines({ first: 1 });
-            endResponse(Response.json({ status: "ready", activeRuns: engine.activeRuns }));
+            return Response.json({ status: "ready", activeRuns: engine.activeRuns });
           } catch (error) {
             logger.warn({ err: error }, "readiness check failed");
-            endResponse(
-              new fetchAPI.Response(JSON.stringify({ status: "unavailable" }), {
-                status: 503,
-                headers: { "content-type": "application/json" },
-              }),
-            );
+            return Response.json({ status: "unavailable" }, { status: 503 });
           }
         },
-      },
+      }),
     ],
   });
 
@@ -137,31 +88,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           { message: "server is shutting down", extensions: { code: "SERVICE_UNAVAILABLE" } },
         ],
       });
-    }
-    if (req.method === "POST") {
-      const length = req.headers["content-length"];
-      if (length === undefined) {
-        return json(res, 411, {
-          errors: [
-            {
-              message: "a request body needs a Content-Length header",
-              extensions: { code: "LENGTH_REQUIRED" },
-            },
-          ],
-        });
-      }
-      if (Number(length) > config.limits.maxRequestBytes) {
-        req.resume();
-        res.setHeader("connection", "close");
-        return json(res, 413, {
-          errors: [
-            {
-              message: `request body of ${length} bytes is over the limit of ${config.limits.maxRequestBytes}`,
-              extensions: { code: "PAYLOAD_TOO_LARGE" },
-            },
-          ],
-        });
-      }
     }
     void yoga.requestListener(req, res);
   };
@@ -208,9 +134,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   return {
     config,
-    store,
-    engine,
-    logger,
+    services,
     yoga,
     async start(port = config.port, host = config.host) {
       engine.start();
@@ -236,8 +160,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       await engine.stop(graceMs);
       server.closeAllConnections();
       await closed;
-      await bus.close();
-      await store.close();
+      await services.close(graceMs);
     },
   };
 }

@@ -8,6 +8,7 @@ import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import type { Logger } from "pino";
 import { PrismaClient as PostgresClient } from "./generated/postgresql/client.ts";
 import { PrismaClient as SqliteClient } from "./generated/sqlite/client.ts";
 import { type MigrationOutcome, migratePostgres, migrateSqlite } from "./migrate.ts";
@@ -22,6 +23,8 @@ export interface OpenStoreOptions {
   readonly onMigrated?: (outcome: MigrationOutcome) => void;
   /** PostgreSQL connections in the pool. @default 10 */
   readonly poolSize?: number;
+  /** Where connection errors are reported. @default silent */
+  readonly logger?: Pick<Logger, "warn">;
 }
 
 type AdapterFactory = PrismaBetterSQLite3 | PrismaPg;
@@ -105,7 +108,9 @@ async function openSqlite(options: OpenStoreOptions): Promise<Store> {
 async function openPostgres(options: OpenStoreOptions): Promise<Store> {
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on("error", () => {});
+  pool.on("error", (error) =>
+    options.logger?.warn({ err: error }, "an idle PostgreSQL connection failed; replacing it"),
+  );
   try {
     const migrated = await migratePostgres(pool);
     options.onMigrated?.(migrated);
@@ -113,7 +118,7 @@ async function openPostgres(options: OpenStoreOptions): Promise<Store> {
     await pool.end();
     throw error;
   }
-  const sql = createPgDriver(pool);
+  const sql = createPgDriver(pool, undefined, options.logger);
   const factory = countingFactory(new PrismaPg(pool), sql.stats);
   const prisma = new PostgresClient({ adapter: factory });
   return new SqlStore({

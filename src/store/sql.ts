@@ -9,6 +9,7 @@
  */
 import type BetterSqlite3 from "better-sqlite3";
 import type pg from "pg";
+import type { Logger } from "pino";
 
 export type SqlValue = string | number | boolean | Date | null;
 
@@ -170,13 +171,22 @@ function pgExecutor(client: pg.Pool | pg.PoolClient, stats: { queries: number })
 }
 
 /** PostgreSQL through the pg pool Prisma's adapter also draws from. */
-export function createPgDriver(pool: pg.Pool, stats = { queries: 0 }): SqlDriver {
+export function createPgDriver(
+  pool: pg.Pool,
+  stats = { queries: 0 },
+  logger?: Pick<Logger, "warn">,
+): SqlDriver {
   return {
     dialect: "postgresql",
     stats,
     ...pgExecutor(pool, stats),
     async transaction(work) {
       const client = await pool.connect();
+      // A connection that fails while checked out emits 'error' on the client, not the pool;
+      // unheard, it would end the process. The failing query rejects on its own.
+      const onError = (error: Error) =>
+        logger?.warn({ err: error }, "a PostgreSQL connection failed during a transaction");
+      client.on("error", onError);
       try {
         stats.queries++;
         await client.query("BEGIN");
@@ -188,6 +198,7 @@ export function createPgDriver(pool: pg.Pool, stats = { queries: 0 }): SqlDriver
         await client.query("ROLLBACK").catch(() => {});
         throw error;
       } finally {
+        client.off("error", onError);
         client.release();
       }
     },

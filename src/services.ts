@@ -1,0 +1,87 @@
+/**
+ * createServices(config): what the server runs on, opened in order and closed in reverse —
+ * the logger, the store (migrated), the bus (Redis or in-process) and the engine. The HTTP
+ * side (server/app.ts) receives them; tests pass their own store or bus.
+ */
+import pino, { type Logger } from "pino";
+import type { Config } from "./config.ts";
+import { createMemoryBus, createRedisBus, type EventBus } from "./engine/bus.ts";
+import { Engine } from "./engine/engine.ts";
+import { openStore } from "./store/index.ts";
+import type { Store } from "./store/types.ts";
+
+export interface Services {
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly engine: Engine;
+  /**
+   * Stops the engine (running nodes get `graceMs` to finish, then their runs are handed
+   * over), then closes the bus and the store.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  /** Use this store instead of opening the configured database; it is closed with the rest. */
+  readonly store?: Store;
+  readonly bus?: EventBus;
+  readonly logger?: Logger;
+}
+
+/** Opens everything the configuration names. Nothing runs until `engine.start()`. */
+export async function createServices(
+  config: Config,
+  overrides: ServiceOverrides = {},
+): Promise<Services> {
+  const logger =
+    overrides.logger ?? pino({ level: config.logLevel, base: { instance: config.instanceId } });
+  const store =
+    overrides.store ??
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      provider: config.databaseProvider,
+      logger,
+      onMigrated: ({ applied, changed }) => {
+        if (applied.length > 0) logger.info({ applied }, "database migrated");
+        if (changed.length > 0)
+          logger.warn({ changed }, "applied migrations differ from the files on disk");
+      },
+    }));
+  let bus: EventBus;
+  try {
+    bus =
+      overrides.bus ??
+      (config.redisUrl ? await createRedisBus(config.redisUrl, logger) : createMemoryBus());
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const engine = new Engine({
+    store,
+    bus,
+    logger: logger.child({ component: "engine" }),
+    instanceId: config.instanceId,
+    maxConcurrentNodes: config.maxConcurrentNodes,
+    maxActiveRuns: config.maxActiveRuns,
+    leaseMs: config.leaseMs,
+    limits: config.limits,
+    httpAllowlist: config.httpActionAllowlist,
+    agents: config.agents,
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    logger,
+    store,
+    bus,
+    engine,
+    close(graceMs) {
+      closing ??= (async () => {
+        await engine.stop(graceMs);
+        await bus.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
