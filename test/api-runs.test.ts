@@ -17,6 +17,7 @@ import {
 import { availableProviders, freshStore } from "./helpers/databases.ts";
 import { startTestServer, subscribeAll, type TestServer } from "./helpers/server.ts";
 import { type Stub, startStub } from "./helpers/stubs.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const providers = await availableProviders(false);
 
@@ -164,8 +165,7 @@ describe.each(providers)("runs through the server on %s", (provider) => {
     });
     const { runPipeline } = await server.gql(RunPipelineDocument, { id });
     const subscription = subscribeAll(server.wsUrl, RunEventsDocument, { runId: runPipeline.id });
-    for (let i = 0; i < 200 && subscription.events.length < 4; i++)
-      await new Promise((r) => setTimeout(r, 10));
+    await waitFor("the first four events", () => subscription.events.length >= 4);
     const { cancelRun } = await server.gql(CancelRunDocument, { id: runPipeline.id });
     expect(cancelRun.status).toBe("CANCELLED");
     expect(cancelRun.error).toBe("cancelled by request");

@@ -1,25 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentConfig } from "../src/config.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import { availableProviders } from "./helpers/databases.ts";
 import {
-  closeEngineStores,
   collectEvents,
   createPipeline,
-  engineOn,
+  engineEach,
   getRun,
   runToEnd,
   steps,
 } from "./helpers/engine.ts";
 import { type Reply, type Stub, startOpenAiStub, startStub } from "./helpers/stubs.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const providers = await availableProviders();
 
 let engine: Engine;
-afterEach(async () => {
-  await engine?.stop(0);
-  await closeEngineStores();
-});
+const newEngine = engineEach();
 
 const trigger = { id: "start", type: "TRIGGER" } as const;
 
@@ -56,7 +53,7 @@ describe.each(providers)("http action on %s", (provider) => {
   afterAll(() => stub.close());
 
   it("retries 5xx with exponential backoff until it succeeds", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/flaky", (call) =>
       call <= 2 ? { status: 503 } : { status: 200, body: { hello: "world" } },
     );
@@ -87,7 +84,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("retries 429 and fails after maxAttempts", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/busy", () => ({ status: 429 }));
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/busy`));
     const { events, run } = await runToEnd(engine, id);
@@ -108,7 +105,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("fails a 4xx at once, without retrying", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/missing", () => ({ status: 404, body: "no such thing" }));
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/missing`));
     const { events, run } = await runToEnd(engine, id);
@@ -125,7 +122,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("fails an attempt that outlives timeoutMs, and retries it", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/hang", () => "hang");
     const id = await createPipeline(
       engine,
@@ -148,7 +145,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("keeps going after a failure with continueOnFail, passing {error} on", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/down", () => ({ status: 400 }));
     const id = await createPipeline(engine, {
       name: "tolerant",
@@ -190,7 +187,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("renders templates in url and body, and reaches upstream nodes by id", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/source", () => ({ status: 200, body: { token: "abc", items: [1, 2] } }));
     script.set("/sink/abc", () => ({ status: 201, body: { stored: true } }));
     const id = await createPipeline(engine, {
@@ -227,7 +224,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("refuses private and loopback hosts that are not allowed, without retrying", async () => {
-    engine = await engineOn(provider, { httpAllowlist: [] });
+    engine = await newEngine(provider, { httpAllowlist: [] });
     const before = stub.calls.get("/flaky") ?? 0;
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/flaky`));
     const { events, run } = await runToEnd(engine, id);
@@ -244,7 +241,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("refuses a name that resolves to a loopback address", async () => {
-    engine = await engineOn(provider, { httpAllowlist: [] });
+    engine = await newEngine(provider, { httpAllowlist: [] });
     const port = new URL(stub.url).port;
     const id = await createPipeline(engine, httpPipeline(`http://localhost:${port}/flaky`));
     const { run } = await runToEnd(engine, id);
@@ -254,18 +251,14 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("aborts the request in flight when the run is cancelled", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/slow", () => "hang");
     const id = await createPipeline(engine, httpPipeline(`${stub.url}/slow`));
     const started = await engine.runPipeline(id, null);
-    for (let i = 0; i < 400 && (stub.calls.get("/slow") ?? 0) === 0; i++)
-      await new Promise((r) => setTimeout(r, 5));
-    expect(stub.calls.get("/slow")).toBe(1);
+    await waitFor("the call to /slow", () => stub.calls.get("/slow") === 1);
     const run = await engine.cancelRun(started.id);
     expect(run.status).toBe("CANCELLED");
-    for (let i = 0; i < 200 && !stub.aborted.includes("/slow"); i++)
-      await new Promise((r) => setTimeout(r, 5));
-    expect(stub.aborted).toContain("/slow");
+    await waitFor("the request to be aborted", () => stub.aborted.includes("/slow"));
     const events = await collectEvents(engine, started.id);
     expect(steps(events).slice(3)).toEqual([
       ["NODE_STARTED", "call", 1],
@@ -274,7 +267,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("cancel interrupts a backoff wait at once", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     script.set("/always-503", () => ({ status: 503 }));
     const id = await createPipeline(
       engine,
@@ -284,11 +277,11 @@ describe.each(providers)("http action on %s", (provider) => {
     );
     const started = await engine.runPipeline(id, null);
     const collecting = collectEvents(engine, started.id);
-    for (let i = 0; i < 400; i++) {
-      const nodeRuns = (await engine.store.getNodeRuns([started.id])).get(started.id) ?? [];
-      if (nodeRuns.some((n) => n.status === "RETRYING")) break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor("the node to wait for its retry", async () =>
+      (await engine.store.getNodeRuns([started.id]))
+        .get(started.id)
+        ?.some((n) => n.status === "RETRYING"),
+    );
     const run = await engine.cancelRun(started.id);
     expect(run.status).toBe("CANCELLED");
     expect(steps(await collecting).slice(3)).toEqual([
@@ -300,7 +293,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 
   it("opens the breaker after failureThreshold failed runs, fails fast while open, and resets", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     let healthy = false;
     script.set("/breaker", () => (healthy ? { status: 200 } : { status: 500 }));
     const id = await createPipeline(engine, {
@@ -341,7 +334,7 @@ describe.each(providers)("http action on %s", (provider) => {
   it("lets one trial call through after recoveryTimeoutMs and closes on success", async () => {
     // The breakers read a clock the test moves: no waiting, no race with a slow machine.
     let clock = Date.now();
-    engine = await engineOn(provider, { now: () => new Date(clock) });
+    engine = await newEngine(provider, { now: () => new Date(clock) });
     let healthy = false;
     script.set("/recover", () => (healthy ? { status: 200 } : { status: 500 }));
     const id = await createPipeline(engine, {
@@ -405,7 +398,7 @@ describe.each(providers)("agent nodes on %s", (provider) => {
   };
 
   it("calls an OpenAI-compatible endpoint with the rendered task", async () => {
-    engine = await engineOn(provider, { agents: agents() });
+    engine = await newEngine(provider, { agents: agents() });
     script = () => ({ content: "A short summary." });
     const before = openai.requests.length;
     const id = await createPipeline(engine, pipeline);
@@ -431,7 +424,7 @@ describe.each(providers)("agent nodes on %s", (provider) => {
   });
 
   it("retries 429 and 500 from the agent, then succeeds", async () => {
-    engine = await engineOn(provider, { agents: agents() });
+    engine = await newEngine(provider, { agents: agents() });
     let calls = 0;
     script = () => {
       calls++;
@@ -459,7 +452,7 @@ describe.each(providers)("agent nodes on %s", (provider) => {
   });
 
   it("fails at once on a 401 from the agent", async () => {
-    engine = await engineOn(provider, { agents: agents() });
+    engine = await newEngine(provider, { agents: agents() });
     script = () => ({ status: 401, body: { error: "bad key" } });
     const id = await createPipeline(engine, pipeline);
     const { events, run } = await runToEnd(engine, id, { text: "x" });
@@ -474,7 +467,7 @@ describe.each(providers)("agent nodes on %s", (provider) => {
   });
 
   it("uses agents registered in code", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     engine.agents.register("echo", async ({ task, agentId }) => ({
       result: task.toUpperCase(),
       agentId,

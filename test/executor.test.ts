@@ -1,31 +1,28 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PipelineInput } from "../src/domain/definition.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import { sleep } from "../src/engine/errors.ts";
 import { availableProviders } from "./helpers/databases.ts";
 import {
-  closeEngineStores,
   collectEvents,
   createPipeline,
-  engineOn,
+  engineEach,
   getRun,
   runToEnd,
   steps,
 } from "./helpers/engine.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const providers = await availableProviders();
 
 let engine: Engine;
-afterEach(async () => {
-  await engine?.stop(0);
-  await closeEngineStores();
-});
+const newEngine = engineEach();
 
 const trigger = { id: "start", type: "TRIGGER" } as const;
 
 describe.each(providers)("executor on %s", (provider) => {
   it("runs a linear pipeline, passing outputs downstream as inputs", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "linear",
       nodes: [
@@ -72,7 +69,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("runs ready nodes at once and joins them", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "fan",
       nodes: [
@@ -117,7 +114,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("follows the branch a condition takes and skips the other, transitively", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const input: PipelineInput = {
       name: "branches",
       nodes: [
@@ -166,7 +163,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("counts a condition whose expression fails at run time as false, and goes on", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "bad-expression",
       nodes: [
@@ -198,7 +195,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("keeps the seed's condition forms: true, false and input.result", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "seed-forms",
       nodes: [
@@ -237,7 +234,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("gives an invalid pipeline a FAILED run whose error lists the problems", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "invalid",
       nodes: [{ id: "a", type: "PARALLEL" }],
@@ -256,7 +253,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("cancels a long run: aborts the delay, ends CANCELLED once, and never changes again", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "long",
       nodes: [
@@ -271,12 +268,11 @@ describe.each(providers)("executor on %s", (provider) => {
     });
     const started = await engine.runPipeline(id, null);
     const collecting = collectEvents(engine, started.id);
-    // Wait until the delay is under way.
-    for (let i = 0; i < 200; i++) {
-      const nodeRuns = (await engine.store.getNodeRuns([started.id])).get(started.id) ?? [];
-      if (nodeRuns.some((n) => n.nodeId === "wait" && n.status === "RUNNING")) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor("the delay to be under way", async () =>
+      (await engine.store.getNodeRuns([started.id]))
+        .get(started.id)
+        ?.some((n) => n.nodeId === "wait" && n.status === "RUNNING"),
+    );
     const cancelled = await engine.cancelRun(started.id);
     expect(cancelled.status).toBe("CANCELLED");
     expect(cancelled.error).toBe("cancelled by request");
@@ -297,7 +293,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("ends a run that outlives timeoutSeconds TIMED_OUT", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "slow",
       timeoutSeconds: 1,
@@ -342,7 +338,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("runs one node at a time when the pipeline sets maxConcurrency 1", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     engine.agents.register("slow", slowAgent(20));
     const id = await createPipeline(engine, {
       name: "serial",
@@ -363,7 +359,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("never lets more node executions run at once than MAX_CONCURRENT_NODES", async () => {
-    engine = await engineOn(provider, { maxConcurrentNodes: 2 });
+    engine = await newEngine(provider, { maxConcurrentNodes: 2 });
     engine.agents.register("slow", slowAgent(20));
     const id = await createPipeline(engine, {
       name: "wide",
@@ -383,7 +379,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("lets sleeping DELAY nodes take no node slot", async () => {
-    engine = await engineOn(provider, { maxConcurrentNodes: 1 });
+    engine = await newEngine(provider, { maxConcurrentNodes: 1 });
     engine.agents.register("slow", slowAgent(10));
     const id = await createPipeline(engine, {
       name: "sleepers",
@@ -406,7 +402,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("fails a node whose output would be too large to keep, instead of storing it", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     // A chain of 25 diamonds: each join passes both branches on, and both branches pass the
     // previous join on, so the output doubles at every join (shared in memory, not in JSON).
     const nodes: PipelineInput["nodes"][number][] = [trigger];
@@ -435,7 +431,7 @@ describe.each(providers)("executor on %s", (provider) => {
   });
 
   it("ends every run with exactly one terminal event, even when cancel races the last node", async () => {
-    engine = await engineOn(provider);
+    engine = await newEngine(provider);
     const id = await createPipeline(engine, {
       name: "race",
       nodes: [trigger, { id: "a", type: "PARALLEL" }],

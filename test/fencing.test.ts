@@ -1,24 +1,22 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Engine } from "../src/engine/engine.ts";
 import { availableProviders } from "./helpers/databases.ts";
-import { closeEngineStores, createPipeline, engineOn, getRun } from "./helpers/engine.ts";
+import { createPipeline, engineEach, getRun } from "./helpers/engine.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const providers = await availableProviders();
 
 let engine: Engine;
-afterEach(async () => {
-  await engine?.stop(0);
-  await closeEngineStores();
-});
+const newEngine = engineEach();
 
 describe.each(providers)("lease fencing on %s", (provider) => {
   it("an instance that lost a run's lease writes nothing more for it and stops executing it", async () => {
-    engine = await engineOn(provider, { leaseMs: 60_000 });
+    engine = await newEngine(provider, { leaseMs: 60_000 });
     const id = await createPipeline(engine, {
       name: "fenced",
       nodes: [
         { id: "start", type: "TRIGGER" },
-        { id: "wait", type: "DELAY", config: { seconds: 0.3 } },
+        { id: "wait", type: "DELAY", config: { seconds: 1 } },
         { id: "after", type: "PARALLEL" },
       ],
       edges: [
@@ -28,9 +26,7 @@ describe.each(providers)("lease fencing on %s", (provider) => {
     });
     const started = await engine.runPipeline(id, null);
     const store = engine.store;
-    for (let i = 0; i < 200 && (await store.lastSeq(started.id)) < 4; i++)
-      await new Promise((r) => setTimeout(r, 5));
-    expect(await store.lastSeq(started.id)).toBe(4);
+    await waitFor("the delay to start", async () => (await store.lastSeq(started.id)) === 4);
     // Another instance takes the run over (as if this one had been cut off past its lease).
     const future = new Date(Date.now() + 120_000);
     const taken = await store.claimRun(started.id, {
@@ -40,10 +36,9 @@ describe.each(providers)("lease fencing on %s", (provider) => {
     });
     expect(taken?.ownerId).toBe("someone-else");
     // The delay ends; this instance's writes for the run are refused and it stops.
-    for (let i = 0; i < 200 && engine.activeRuns > 0; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    expect(engine.activeRuns).toBe(0);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor("the engine to let the run go", () => engine.activeRuns === 0);
+    // Stopping flushes whatever the engine still had to write: for this run, nothing.
+    await engine.stop(0);
     expect(await store.lastSeq(started.id)).toBe(4);
     const run = await getRun(store, started.id);
     expect([run.status, run.ownerId]).toEqual(["RUNNING", "someone-else"]);

@@ -1,22 +1,9 @@
 /** The Store contract on every available provider: circuit breaker rows per pipeline node. */
 import { describe, expect, it } from "vitest";
 import type { BreakerRecord } from "../src/domain/records.ts";
-import type { Store } from "../src/store/types.ts";
-import {
-  at,
-  breaker,
-  freshStoreEach,
-  providers,
-  sorted,
-  storeShortcuts,
-} from "./helpers/store-fixtures.ts";
+import { at, breaker, describeStore, sorted, storeShortcuts } from "./helpers/store-fixtures.ts";
 
-describe.each(providers)("store on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
-
+describeStore("store", (store) => {
   const { createPipeline } = storeShortcuts(() => store);
 
   describe("breakers", () => {

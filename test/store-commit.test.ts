@@ -6,26 +6,20 @@ import { describe, expect, it } from "vitest";
 import type { JsonValue } from "../src/domain/json.ts";
 import type { RunEventRecord } from "../src/domain/records.ts";
 import type { RunStatus } from "../src/domain/status.ts";
-import type { Store, WriteBatch } from "../src/store/types.ts";
+import type { WriteBatch } from "../src/store/types.ts";
 import {
   at,
+  describeStore,
   event,
-  freshStoreEach,
   lease,
   MISSING_ID,
   type NewEvent,
   nodeRun,
-  providers,
   sorted,
   storeShortcuts,
 } from "./helpers/store-fixtures.ts";
 
-describe.each(providers)("store on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
-
+describeStore("store", (store) => {
   const { createPipeline, createRun, getRun, counters, patch } = storeShortcuts(() => store);
 
   describe("commit", () => {

@@ -4,24 +4,17 @@
  */
 import { describe, expect, it } from "vitest";
 import type { RunRecord } from "../src/domain/records.ts";
-import type { Store } from "../src/store/types.ts";
 import {
   at,
-  freshStoreEach,
+  describeStore,
   ids,
   lease,
   MISSING_ID,
-  providers,
   sorted,
   storeShortcuts,
 } from "./helpers/store-fixtures.ts";
 
-describe.each(providers)("store on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
-
+describeStore("store", (store) => {
   const { createPipeline, createRun, getRun, patch } = storeShortcuts(() => store);
 
   describe("leases", () => {
@@ -42,6 +35,17 @@ describe.each(providers)("store on %s", (provider) => {
       const stolen = await store.claimRun(run.id, lease("b", 51, 80));
       expect([stolen?.ownerId, stolen?.leaseExpiresAt]).toEqual(["b", at(80)]);
       expect((await getRun(run.id))?.ownerId).toBe("b");
+    });
+
+    it("createRun with a lease makes the run held from the start: others' claims skip it", async () => {
+      const pipeline = await createPipeline();
+      const run = await createRun(pipeline, { status: "QUEUED", lease: lease("a", 0, 30) });
+      expect([run.status, run.ownerId, run.leaseExpiresAt]).toEqual(["QUEUED", "a", at(30)]);
+      expect(await store.claimRuns(10, lease("b", 10, 40))).toEqual([]);
+      expect(await store.claimRun(run.id, lease("b", 10, 40))).toBeNull();
+      expect((await store.claimRun(run.id, lease("a", 10, 40)))?.ownerId).toBe("a");
+      const taken = await store.claimRuns(10, lease("b", 41, 70));
+      expect(taken.map((r) => [r.id, r.ownerId])).toEqual([[run.id, "b"]]);
     });
 
     it("claimRun takes a RUNNING run but never a terminal or missing one", async () => {

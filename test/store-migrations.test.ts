@@ -11,8 +11,8 @@ import type { Store } from "../src/store/types.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
 import {
   definition,
+  describeStore,
   event,
-  freshStoreEach,
   newRun,
   sqlProviders,
 } from "./helpers/store-fixtures.ts";
@@ -79,33 +79,32 @@ describe.each(sqlProviders)("migrations on %s", (provider) => {
   });
 });
 
-describe.each(sqlProviders)("transactions on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
+describeStore(
+  "transactions",
+  (store, _provider) => {
+    it("a createRun that fails leaves nothing behind, and no reader sees it meanwhile", async () => {
+      const pipeline = await store.createPipeline(definition("atomic"));
+      let settled = false;
+      // Two events with one seq break the (runId, seq) key after the run row is written.
+      const failing = store
+        .createRun(newRun(pipeline), [event(1, "RUN_STARTED"), event(1, "RUN_STARTED")])
+        .then(
+          () => "created",
+          (error: unknown) => (error instanceof Error ? "rejected" : "threw a non-error"),
+        )
+        .finally(() => {
+          settled = true;
+        });
+      const seen: number[] = [];
+      while (!settled) seen.push((await store.listRuns({ first: 10 })).items.length);
+      expect(await failing).toBe("rejected");
 
-  it("a createRun that fails leaves nothing behind, and no reader sees it meanwhile", async () => {
-    const pipeline = await store.createPipeline(definition("atomic"));
-    let settled = false;
-    // Two events with one seq break the (runId, seq) key after the run row is written.
-    const failing = store
-      .createRun(newRun(pipeline), [event(1, "RUN_STARTED"), event(1, "RUN_STARTED")])
-      .then(
-        () => "created",
-        (error: unknown) => (error instanceof Error ? "rejected" : "threw a non-error"),
-      )
-      .finally(() => {
-        settled = true;
-      });
-    const seen: number[] = [];
-    while (!settled) seen.push((await store.listRuns({ first: 10 })).items.length);
-    expect(await failing).toBe("rejected");
-
-    expect(seen.length).toBeGreaterThan(0);
-    expect(seen.filter((count) => count !== 0)).toEqual([]);
-    expect(await store.listRuns({ first: 10 })).toEqual({ items: [], hasNextPage: false });
-    const [after] = await store.getPipelines([pipeline.id]);
-    expect([after?.runCount, after?.successCount, after?.errorCount]).toEqual([0, 0, 0]);
-  });
-});
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.filter((count) => count !== 0)).toEqual([]);
+      expect(await store.listRuns({ first: 10 })).toEqual({ items: [], hasNextPage: false });
+      const [after] = await store.getPipelines([pipeline.id]);
+      expect([after?.runCount, after?.successCount, after?.errorCount]).toEqual([0, 0, 0]);
+    });
+  },
+  sqlProviders,
+);

@@ -6,27 +6,20 @@
 import { describe, expect, it } from "vitest";
 import type { PipelineDefinition } from "../src/domain/definition.ts";
 import type { PipelineRecord } from "../src/domain/records.ts";
-import type { Store } from "../src/store/types.ts";
 import {
   at,
   breaker,
   definition,
+  describeStore,
   event,
-  freshStoreEach,
   ids,
   MISSING_ID,
   nodeRun,
-  providers,
   smallDefinition,
   storeShortcuts,
 } from "./helpers/store-fixtures.ts";
 
-describe.each(providers)("store on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
-
+describeStore("store", (store) => {
   const { createPipeline, createRun, getRun, patch } = storeShortcuts(() => store);
 
   describe("pipelines", () => {

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
 import {
   breaker,
   definition,
-  freshStoreEach,
+  describeStore,
   ids,
   lease,
   newRun,
@@ -18,13 +18,9 @@ import {
   sorted,
   storeShortcuts,
 } from "./helpers/store-fixtures.ts";
+import { waitFor } from "./helpers/wait.ts";
 
-describe.each(providers)("store on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
-
+describeStore("store", (store) => {
   const { createPipeline, createRun, getRun, counters, patch } = storeShortcuts(() => store);
 
   describe("racing writers", () => {
@@ -120,14 +116,16 @@ describe.runIf(providers.includes("postgresql"))("row locks on postgresql", () =
 
   /** Resolves once `count` sessions of the database wait on a lock. */
   async function parked(count: number): Promise<void> {
-    for (let i = 0; i < 1000; i++) {
-      const { rows } = await observer.query<{ waiting: number }>(
-        `SELECT count(*)::int AS "waiting" FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-      );
-      if (rows[0]!.waiting >= count) return;
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    throw new Error(`expected ${count} sessions waiting on a lock`);
+    await waitFor(
+      `${count} sessions waiting on a lock`,
+      async () => {
+        const { rows } = await observer.query<{ waiting: number }>(
+          `SELECT count(*)::int AS "waiting" FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return rows[0]!.waiting >= count;
+      },
+      { intervalMs: 2 },
+    );
   }
 
   it("updateBreaker stays a read-modify-write when two writers create the first row", async () => {

@@ -6,27 +6,20 @@ import { describe, expect, it } from "vitest";
 import type { JsonValue } from "../src/domain/json.ts";
 import type { RunRecord } from "../src/domain/records.ts";
 import type { RunStatus } from "../src/domain/status.ts";
-import type { Store } from "../src/store/types.ts";
 import {
   at,
   definition,
+  describeStore,
   event,
-  freshStoreEach,
   ids,
   MISSING_ID,
   newRun,
-  providers,
   smallDefinition,
   sorted,
   storeShortcuts,
 } from "./helpers/store-fixtures.ts";
 
-describe.each(providers)("store on %s", (provider) => {
-  let store: Store;
-  freshStoreEach(provider, (fresh) => {
-    store = fresh;
-  });
-
+describeStore("store", (store) => {
   const { createPipeline, createRun, getRun, counters } = storeShortcuts(() => store);
 
   it("creates many runs of one pipeline at once: all land, and each is counted once", async () => {

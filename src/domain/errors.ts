@@ -42,16 +42,6 @@ export class BadInputError extends AppError {
   }
 }
 
-/** True for errors raised because an AbortSignal fired; those are never masked or retried. */
-export function isAbortError(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error.name === "AbortError" ||
-      error.name === "TimeoutError" ||
-      error.name === "TaskCancelledError")
-  );
-}
-
 export interface JsonLimits {
   readonly maxJsonDepth: number;
   readonly maxConfigBytes: number;

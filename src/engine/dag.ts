@@ -12,7 +12,7 @@ import {
 } from "../domain/definition.ts";
 import type { ActionCatalog, ValidationCode, ValidationError } from "../domain/validation.ts";
 import type { CompiledExpression } from "./expressions.ts";
-import { findCycles, topologicalOrder } from "./graph.ts";
+import { findCycles, reachableFrom, topologicalOrder } from "./graph.ts";
 import {
   checkBreaker,
   checkNodeConfig,
@@ -231,14 +231,10 @@ export function compilePipeline(
   }
 
   // Reachability from the triggers (cycles included: a node on a cycle may still be reachable).
-  const reached = new Set<string>();
-  const stack = triggers.map((node) => node.id);
-  while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (reached.has(id)) continue;
-    reached.add(id);
-    for (const edge of outgoing.get(id) ?? []) stack.push(edge.target);
-  }
+  const reached = reachableFrom(
+    triggers.map((node) => node.id),
+    outgoing,
+  );
   if (triggers.length > 0) {
     for (const id of ids) {
       if (!reached.has(id))

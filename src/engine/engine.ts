@@ -85,6 +85,8 @@ export class Engine {
   /** Compiled pipeline versions (a version compiles the same while the actions stay the same). */
   readonly #compiled = new LRUCache<string, CompileOutcome>({ max: 256 });
   #stopping = false;
+  /** Runs being created here to execute here: they count against maxActiveRuns already. */
+  #starting = 0;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
@@ -100,6 +102,11 @@ export class Engine {
       ownerId: options.instanceId,
       onRejected: (runIds) => {
         for (const id of runIds) this.#lost(id);
+      },
+      // Nothing of these runs can be written: stop them here (the lease then lapses) so that
+      // they are resumed from what is stored once the database is back.
+      onGaveUp: (runIds) => {
+        for (const id of runIds) this.#active.get(id)?.abandon(true);
       },
     });
     this.#ownership = new RunOwnership(options, {
@@ -239,19 +246,32 @@ export class Engine {
         refusedRunEvents(base, error, now),
       );
     }
-    const run = await this.#createRun(
-      { ...base, status: "QUEUED", error: null, startedAt: null, completedAt: null },
-      [],
-    );
-    if (!this.#ownership.taking || this.#active.size >= this.#ownership.maxActiveRuns) {
+    const queued: NewRun = {
+      ...base,
+      status: "QUEUED",
+      error: null,
+      startedAt: null,
+      completedAt: null,
+    };
+    if (
+      !this.#ownership.taking ||
+      this.#active.size + this.#starting >= this.#ownership.maxActiveRuns
+    ) {
       // No room here: tell the other instances, so that one with room takes it now.
+      const run = await this.#createRun(queued, []);
       this.bus.publishWork();
       return run;
     }
-    const claimed = await this.#ownership.claim(run.id);
-    if (!claimed) return run;
-    await this.#execute(claimed);
-    return { ...claimed, status: "RUNNING", startedAt: new Date() };
+    // Created under this instance's lease, so that no other instance's poll takes it first.
+    this.#starting++;
+    let run: RunRecord;
+    try {
+      run = await this.#createRun({ ...queued, lease: this.#ownership.lease() }, []);
+      await this.#execute(run);
+    } finally {
+      this.#starting--;
+    }
+    return { ...run, status: "RUNNING", startedAt: new Date() };
   }
 
   /** The store's createRun, with a pipeline deleted meanwhile reported as NOT_FOUND. */

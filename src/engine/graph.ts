@@ -1,6 +1,6 @@
 /**
- * Graph algorithms over pipeline edges: topological order and cycle finding. Both iterative,
- * so that a 10,000-node chain cannot overflow the stack.
+ * Graph walks over pipeline edges: topological order, cycle finding, reachability and
+ * ancestors. All iterative, so that a 10,000-node chain cannot overflow the stack.
  */
 import type { EdgeDefinition } from "../domain/definition.ts";
 
@@ -113,4 +113,38 @@ export function findCycles(
       return [...cycle, cycle[0]!];
     })
     .sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
+}
+
+/** Nodes reachable from `roots` (the roots included), following `outgoing`. */
+export function reachableFrom(
+  roots: readonly string[],
+  outgoing: ReadonlyMap<string, readonly EdgeDefinition[]>,
+): Set<string> {
+  const reached = new Set<string>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (reached.has(id)) continue;
+    reached.add(id);
+    for (const edge of outgoing.get(id) ?? []) stack.push(edge.target);
+  }
+  return reached;
+}
+
+/** Nodes upstream of `nodeId` (it excluded), following `incoming` backwards. */
+export function ancestorsOf(
+  nodeId: string,
+  incoming: ReadonlyMap<string, readonly EdgeDefinition[]>,
+): Set<string> {
+  const found = new Set<string>();
+  const stack = [nodeId];
+  while (stack.length > 0) {
+    for (const edge of incoming.get(stack.pop()!) ?? []) {
+      if (!found.has(edge.source)) {
+        found.add(edge.source);
+        stack.push(edge.source);
+      }
+    }
+  }
+  return found;
 }

@@ -19,6 +19,7 @@ import type { RunStatus } from "../domain/status.ts";
 import type { BreakerGuard } from "./breaker.ts";
 import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage, PermanentError } from "./errors.ts";
+import { ancestorsOf } from "./graph.ts";
 import { runNode } from "./node-runner.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import { type RunEnding, RunRecorder } from "./run-recorder.ts";
@@ -216,18 +217,10 @@ export class RunExecution {
   /** Nodes upstream of `nodeId`, computed when a template first needs them. */
   #ancestors(nodeId: string): ReadonlySet<string> {
     let found = this.#ancestorCache.get(nodeId);
-    if (found) return found;
-    found = new Set<string>();
-    const stack = [nodeId];
-    while (stack.length > 0) {
-      for (const edge of this.#pipeline.incoming.get(stack.pop()!) ?? []) {
-        if (!found.has(edge.source)) {
-          found.add(edge.source);
-          stack.push(edge.source);
-        }
-      }
+    if (!found) {
+      found = ancestorsOf(nodeId, this.#pipeline.incoming);
+      this.#ancestorCache.set(nodeId, found);
     }
-    this.#ancestorCache.set(nodeId, found);
     return found;
   }
 

@@ -7,7 +7,11 @@
  * - per run, events are committed in `seq` order and a later batch never lands before an
  *   earlier one: what is stored is always a prefix of what was emitted;
  * - an event is published (to live subscribers) only once it is stored;
- * - a node run row in a batch is its latest state (coalesced by run and node).
+ * - a node run row in a batch is its latest state (coalesced by run and node);
+ * - a failed commit is retried with backoff, `maxFailures` times in a row at most: then the
+ *   pending writes are given up, loudly, and their runs reported (onGaveUp) so that they are
+ *   handed over and resumed from what is stored, never left half-written under a live lease;
+ * - after close() nothing more is written, and flush() settles at once.
  */
 import type { Logger } from "pino";
 import type { NodeRunRecord, RunEventRecord } from "../domain/records.ts";
@@ -24,6 +28,10 @@ export interface WriterOptions {
   readonly ownerId?: string;
   /** Told of runs whose writes were refused because their lease is held by someone else. */
   readonly onRejected?: (runIds: readonly string[]) => void;
+  /** Commits failed in a row before the pending writes are given up. @default 20 (about 75 s) */
+  readonly maxFailures?: number;
+  /** Told of runs whose pending writes were given up after `maxFailures` failed commits. */
+  readonly onGaveUp?: (runIds: readonly string[], error: unknown) => void;
 }
 
 interface Pending {
@@ -44,20 +52,28 @@ export class RunWriter {
   #closed = false;
 
   constructor(options: WriterOptions) {
+    const maxFailures = options.maxFailures ?? 20;
+    if (!Number.isInteger(maxFailures) || maxFailures < 1)
+      throw new TypeError(
+        `Expected \`maxFailures\` >= 1, got \`${maxFailures}\` (${typeof maxFailures})`,
+      );
     this.#options = options;
   }
 
   appendEvent(event: RunEventRecord): void {
+    if (this.#closed) return;
     this.#pending.events.push(event);
     this.#schedule();
   }
 
   putNodeRun(nodeRun: NodeRunRecord): void {
+    if (this.#closed) return;
     this.#pending.nodeRuns.set(`${nodeRun.runId}\u0000${nodeRun.nodeId}`, nodeRun);
     this.#schedule();
   }
 
   patchRun(patch: RunPatch): void {
+    if (this.#closed) return;
     const previous = this.#pending.runs.get(patch.id);
     this.#pending.runs.set(patch.id, previous ? { ...previous, ...patch } : patch);
     this.#schedule();
@@ -65,7 +81,7 @@ export class RunWriter {
 
   /** Resolves once everything written before the call is committed. */
   flush(): Promise<void> {
-    if (this.#isEmpty(this.#pending) && !this.#inFlight) return Promise.resolve();
+    if (this.#closed || (this.#isEmpty(this.#pending) && !this.#inFlight)) return Promise.resolve();
     return new Promise((resolve) => {
       this.#pending.waiters.push(resolve);
       this.#schedule();
@@ -81,7 +97,7 @@ export class RunWriter {
     pending.runs.delete(runId);
   }
 
-  /** Flushes what is pending, then refuses further commits. */
+  /** Flushes what is pending (or gives it up, see `maxFailures`), then writes nothing more. */
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
@@ -129,6 +145,10 @@ export class RunWriter {
       rejected = new Set(outcome.rejectedRuns);
     } catch (error) {
       this.#failures++;
+      if (this.#failures >= (this.#options.maxFailures ?? 20)) {
+        this.#giveUp(batch, error);
+        return;
+      }
       this.#options.logger.error(
         { err: error, events: batch.events.length, attempt: this.#failures },
         "could not persist run state; retrying",
@@ -147,6 +167,27 @@ export class RunWriter {
     for (const [runId, events] of byRun) this.#options.bus.publish(runId, events);
     for (const resolve of batch.waiters) resolve();
     if (rejected.size > 0) this.#options.onRejected?.([...rejected]);
+  }
+
+  /** Gives up the failed batch and what was written since; tells which runs lost writes. */
+  #giveUp(batch: Pending, error: unknown): void {
+    this.#requeue(batch);
+    const lost = this.#pending;
+    this.#pending = empty();
+    this.#failures = 0;
+    const runIds = [
+      ...new Set([
+        ...lost.events.map((e) => e.runId),
+        ...[...lost.nodeRuns.values()].map((n) => n.runId),
+        ...lost.runs.keys(),
+      ]),
+    ];
+    this.#options.logger.error(
+      { err: error, runs: runIds.length, events: lost.events.length },
+      `could not persist run state after ${this.#options.maxFailures ?? 20} attempts; giving up the pending writes and handing their runs over`,
+    );
+    for (const resolve of lost.waiters) resolve();
+    this.#options.onGaveUp?.(runIds, error);
   }
 
   /** Puts a failed batch back in front of what was written since, newer states winning. */

@@ -198,10 +198,17 @@ async function loadPipeline(ctx: GraphQLContext, id: string): Promise<PipelineRe
   return pipeline;
 }
 
+// The edge type cannot be `PipelineEdge`: that name is the contract's edge of a pipeline's graph.
+const PipelineConnection = builder.connectionObject(
+  { type: PipelineRef, name: "PipelineConnection" },
+  { name: "PipelineConnectionEdge" },
+);
+
 builder.queryFields((t) => ({
-  pipelines: t.connection({
-    type: PipelineRef,
+  pipelines: t.field({
+    type: PipelineConnection,
     description: "Pipelines, newest first.",
+    args: { ...t.arg.connectionArgs() },
     resolve: async (_root, args, ctx) => {
       const page = pageArgs(args);
       return toConnection(await ctx.store.listPipelines(page), page);

@@ -8,18 +8,28 @@ import type { AddressInfo } from "node:net";
 import type { ExecutionArgs, execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
+import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
 import type { Config } from "../config.ts";
+import type { Engine } from "../engine/engine.ts";
 import { createLoaders, type GraphQLContext, schema } from "../schema/index.ts";
-import type { Services } from "../services.ts";
+import type { Store } from "../store/types.ts";
 import { useBodyLimits } from "./body-limits.ts";
 import { createMaskError } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
 import { useDocumentLimits } from "./limits.ts";
 
+/** What the app runs on (composed at the entry, see services.ts); the app closes them on stop. */
+export interface AppServices {
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly engine: Engine;
+  close(graceMs: number): Promise<void>;
+}
+
 export interface App {
   readonly config: Config;
-  readonly services: Services;
+  readonly services: AppServices;
   readonly yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   /** Listens; resolves with the port actually bound (pass 0 for any free port). */
   start(port?: number, host?: string): Promise<{ port: number; url: string }>;
@@ -41,7 +51,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Builds the HTTP side; the app owns the services from here on (stop() closes them). */
-export function buildApp(config: Config, services: Services): App {
+export function buildApp(config: Config, services: AppServices): App {
   const { logger, store, engine } = services;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,

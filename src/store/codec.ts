@@ -2,6 +2,8 @@
  * Rows to records and back. JSON columns are text on both databases; dates arrive as `Date`
  * (PostgreSQL, Prisma) or ISO text (SQLite through the SQL layer); booleans as 0/1 on SQLite.
  */
+
+import { LRUCache } from "lru-cache";
 import type { PipelineDefinition } from "../domain/definition.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type {
@@ -92,8 +94,7 @@ export function pipelineFromRow(row: Row): PipelineRecord {
  * Parsed run definitions by pipeline and version. A version's definition never changes, and
  * the runs of a list mostly share a few versions: each is parsed once, not once per run.
  */
-const definitions = new Map<string, PipelineDefinition>();
-const MAX_CACHED_DEFINITIONS = 256;
+const definitions = new LRUCache<string, PipelineDefinition>({ max: 256 });
 
 export const definitionKey = (pipelineId: unknown, version: unknown): string =>
   `${pipelineId}@${version}`;
@@ -105,8 +106,6 @@ export function cachedDefinition(key: string, text: string): PipelineDefinition 
   let definition = definitions.get(key);
   if (!definition) {
     definition = JSON.parse(text) as PipelineDefinition;
-    if (definitions.size >= MAX_CACHED_DEFINITIONS)
-      definitions.delete(definitions.keys().next().value!);
     definitions.set(key, definition);
   }
   return definition;

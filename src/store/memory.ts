@@ -110,13 +110,14 @@ export class MemoryStore implements Store {
     // As the databases' (runId, seq) key would.
     if (new Set(events.map((e) => e.seq)).size !== events.length)
       throw new Error("duplicate event seq");
+    const { lease, ...fields } = run;
     const record: Mutable<RunRecord> = {
-      ...clone(run),
+      ...clone(fields),
       id: newId(),
       createdAt: new Date(),
       deadlineAt: null,
-      ownerId: null,
-      leaseExpiresAt: null,
+      ownerId: lease?.ownerId ?? null,
+      leaseExpiresAt: lease?.leaseUntil ?? null,
       cancelRequested: false,
     };
     this.#runs.set(record.id, record);

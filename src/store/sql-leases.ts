@@ -1,6 +1,7 @@
 /**
- * Run leases and cancel requests in SQL: which instance executes a run (see engine/ownership.ts). Each
- * change is one conditional UPDATE, atomic on SQLite and PostgreSQL alike.
+ * Run leases and cancel requests in SQL: which instance executes a run (see
+ * engine/ownership.ts). Each change is one conditional UPDATE, atomic on SQLite and PostgreSQL
+ * alike.
  */
 
 import type { RunRecord } from "../domain/records.ts";

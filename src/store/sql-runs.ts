@@ -3,6 +3,7 @@
  * PostgreSQL stores; statements are written once (see sql.ts for placeholders and dialects).
  */
 
+import { LRUCache } from "lru-cache";
 import type { NodeRunRecord, RunEventRecord, RunRecord } from "../domain/records.ts";
 import { counterOf, type RunStatus, TERMINAL_RUN_STATUSES } from "../domain/status.ts";
 import {
@@ -103,7 +104,7 @@ export abstract class SqlRuns extends SqlLeases {
       if (counted === 0)
         throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
       await tx.execute(
-        `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested", "ownerId", "leaseExpiresAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           id,
           run.pipelineId,
@@ -116,6 +117,8 @@ export abstract class SqlRuns extends SqlLeases {
           run.startedAt,
           run.completedAt,
           false,
+          run.lease?.ownerId ?? null,
+          run.lease?.leaseUntil ?? null,
         ],
       );
       await tx.insertMany(
@@ -214,9 +217,11 @@ export abstract class SqlRuns extends SqlLeases {
    * so that dashboards re-reading the same finished runs do not re-read their rows. Safe with
    * several instances, since nobody writes them any more.
    */
-  readonly #finishedNodeRuns = new Map<string, NodeRunRecord[]>();
-  static readonly MAX_CACHED_NODE_RUNS = 50_000;
-  #cachedNodeRuns = 0;
+  readonly #finishedNodeRuns = new LRUCache<string, NodeRunRecord[]>({
+    maxSize: 50_000,
+    // Weighed by node runs, not by runs: a 10,000-node run counts 10,000.
+    sizeCalculation: (records) => Math.max(1, records.length),
+  });
 
   async getNodeRuns(runIds: readonly string[]): Promise<Map<string, NodeRunRecord[]>> {
     const result = new Map<string, NodeRunRecord[]>();
@@ -224,9 +229,6 @@ export abstract class SqlRuns extends SqlLeases {
     for (const id of runIds) {
       const cached = this.#finishedNodeRuns.get(id);
       if (cached) {
-        // Refresh its place in the LRU order.
-        this.#finishedNodeRuns.delete(id);
-        this.#finishedNodeRuns.set(id, cached);
         result.set(id, cached);
       } else {
         result.set(id, []);
@@ -245,29 +247,13 @@ export abstract class SqlRuns extends SqlLeases {
       result.get(nodeRun.runId)?.push(nodeRun);
       if (TERMINAL_RUN_STATUSES.has(row.runStatus as never)) finished.add(nodeRun.runId);
     }
-    for (const id of finished) this.#cacheFinished(id, result.get(id)!);
+    for (const id of finished) this.#finishedNodeRuns.set(id, result.get(id)!);
     return result;
   }
 
   /** Drops deleted runs from the cache of finished node runs. */
   protected forgetNodeRuns(runIds: readonly string[]): void {
-    for (const id of runIds) {
-      const records = this.#finishedNodeRuns.get(id);
-      if (records) {
-        this.#finishedNodeRuns.delete(id);
-        this.#cachedNodeRuns -= records.length;
-      }
-    }
-  }
-
-  #cacheFinished(runId: string, nodeRuns: NodeRunRecord[]): void {
-    this.#finishedNodeRuns.set(runId, nodeRuns);
-    this.#cachedNodeRuns += nodeRuns.length;
-    while (this.#cachedNodeRuns > SqlRuns.MAX_CACHED_NODE_RUNS && this.#finishedNodeRuns.size > 1) {
-      const [oldest, records] = this.#finishedNodeRuns.entries().next().value!;
-      this.#finishedNodeRuns.delete(oldest);
-      this.#cachedNodeRuns -= records.length;
-    }
+    for (const id of runIds) this.#finishedNodeRuns.delete(id);
   }
 
   async getEvents(runId: string, after: number, limit = 100_000): Promise<RunEventRecord[]> {

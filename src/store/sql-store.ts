@@ -1,7 +1,7 @@
 /**
  * The store on SQLite or PostgreSQL. Prisma Client owns the pipeline aggregate (typed CRUD);
- * runs, node runs, events and leases (sql-runs.ts) and breakers go through the SQL layer on
- * the same connection, because that path is hot (see sql.ts).
+ * runs, node runs and events (sql-runs.ts), leases (sql-leases.ts) and breakers go through the
+ * SQL layer on the same connection, because that path is hot (see sql.ts).
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
 import type { BreakerRecord, PipelineRecord } from "../domain/records.ts";

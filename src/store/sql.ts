@@ -8,6 +8,7 @@
  * databases accept; PostgreSQL placeholders are numbered on the fly.
  */
 import type BetterSqlite3 from "better-sqlite3";
+import { LRUCache } from "lru-cache";
 import type pg from "pg";
 import type { Logger } from "pino";
 
@@ -81,14 +82,13 @@ export function createSqliteDriver(
   lock: Mutex,
   stats = { queries: 0 },
 ): SqlDriver {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+  const cache = new LRUCache<string, BetterSqlite3.Statement>({ max: 500 });
   const prepare = (sql: string): BetterSqlite3.Statement => {
     let statement = cache.get(sql);
     if (!statement) {
       statement = db.prepare(sql);
       // Prisma turns safe integers on for the whole connection; this layer wants numbers.
       if (statement.reader) statement.safeIntegers(false);
-      if (cache.size > 500) cache.delete(cache.keys().next().value!);
       cache.set(sql, statement);
     }
     return statement;

@@ -71,6 +71,8 @@ export interface NewRun {
   readonly definition: PipelineDefinition;
   readonly startedAt: Date | null;
   readonly completedAt: Date | null;
+  /** Created already held by this lease: no other instance's poll can take it first. */
+  readonly lease?: LeaseArgs;
 }
 
 /** A lease request: who takes the run and until when. */

@@ -1,5 +1,6 @@
 /** An engine on a store, without the HTTP server, and helpers to run pipelines to the end. */
 import pino from "pino";
+import { afterEach } from "vitest";
 import { normalizeDefinition, type PipelineInput } from "../../src/domain/definition.ts";
 import type { RunEventRecord, RunRecord } from "../../src/domain/records.ts";
 import { createMemoryBus } from "../../src/engine/bus.ts";
@@ -68,4 +69,25 @@ export async function engineOn(
 
 export async function closeEngineStores(): Promise<void> {
   for (const cleanup of cleanups.splice(0)) await cleanup();
+}
+
+/**
+ * An engine per test on a fresh store of the provider: call the returned function in a test;
+ * after each test the engine is stopped and its store dropped.
+ */
+export function engineEach(): (
+  provider: Provider,
+  options?: Partial<EngineOptions> & { store?: Store },
+) => Promise<Engine> {
+  let current: Engine | undefined;
+  afterEach(async () => {
+    await current?.stop(0);
+    current = undefined;
+    await closeEngineStores();
+  });
+  return async (provider, options = {}) => {
+    if (options.store) current = createTestEngine(options);
+    else current = await engineOn(provider, options);
+    return current;
+  };
 }

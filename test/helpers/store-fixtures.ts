@@ -5,7 +5,7 @@
  * test waits on the clock.
  */
 
-import { afterEach, beforeEach } from "vitest";
+import { afterEach, beforeEach, describe } from "vitest";
 import type { PipelineDefinition } from "../../src/domain/definition.ts";
 import type {
   BreakerRecord,
@@ -175,5 +175,30 @@ export function freshStoreEach(provider: Provider, use: (store: Store) => void):
   });
   afterEach(async () => {
     await cleanup?.();
+  });
+}
+
+/**
+ * A suite run once per provider, each test on a fresh store: `body` receives the store of the
+ * test under way (a stand-in that forwards to it) and the provider.
+ */
+export function describeStore(
+  title: string,
+  body: (store: Store, provider: Provider) => void,
+  on: readonly Provider[] = providers,
+): void {
+  describe.each(on)(`${title} on %s`, (provider) => {
+    let current: Store | undefined;
+    freshStoreEach(provider, (fresh) => {
+      current = fresh;
+    });
+    const store = new Proxy({} as Store, {
+      get(_target, key) {
+        if (!current) throw new Error("the store is only there while a test runs");
+        const value = Reflect.get(current, key, current);
+        return typeof value === "function" ? value.bind(current) : value;
+      },
+    });
+    body(store, provider);
   });
 }
