@@ -71,6 +71,10 @@ export interface DefinitionLimits {
   readonly maxJsonDepth: number;
   /** Largest HTTP request body, in bytes. @default 16 MiB */
   readonly maxRequestBytes: number;
+  /** Largest stored output of one node (its own data; outputs it passes on are references). @default 10 MiB */
+  readonly maxOutputBytes: number;
+  /** Output bytes one run may store in all, node runs and events. @default 64 MiB */
+  readonly maxRunOutputBytes: number;
 }
 
 /** A configuration value that cannot be used; the message is one readable line. */
@@ -226,6 +230,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxConfigBytes: int(env, "MAX_CONFIG_BYTES", 64 * 1024, 256, 64 * 1024 * 1024),
       maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2, 1000),
       maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxOutputBytes: int(env, "MAX_OUTPUT_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxRunOutputBytes: int(
+        env,
+        "MAX_RUN_OUTPUT_BYTES",
+        64 * 1024 * 1024,
+        1024,
+        64 * 1024 * 1024 * 1024,
+      ),
     },
     maxActiveRuns: int(env, "MAX_ACTIVE_RUNS", 256, 1, 1_000_000),
     leaseMs: int(env, "RUN_LEASE_MS", 5_000, 500, 3_600_000),

@@ -66,6 +66,7 @@ export async function createServices(
     maxActiveRuns: config.maxActiveRuns,
     leaseMs: config.leaseMs,
     limits: config.limits,
+    outputLimits: config.limits,
     httpAllowlist: config.httpActionAllowlist,
     agents: config.agents,
   });

@@ -36,6 +36,8 @@ describe("loadConfig defaults", () => {
         maxConfigBytes: 65_536,
         maxJsonDepth: 32,
         maxRequestBytes: 16 * 1024 * 1024,
+        maxOutputBytes: 10 * 1024 * 1024,
+        maxRunOutputBytes: 64 * 1024 * 1024,
       },
       maxActiveRuns: 256,
       leaseMs: 5_000,

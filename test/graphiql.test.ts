@@ -18,7 +18,8 @@ if (!available) {
   console.warn(`[tests] ${CHROMIUM} not found: the GraphiQL browser test is SKIPPED`);
 }
 
-describe.skipIf(!available)("GraphiQL in a browser", () => {
+// A real browser: on a loaded machine its first page takes seconds, so each test gets a minute.
+describe.skipIf(!available)("GraphiQL in a browser", { timeout: 60_000 }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
@@ -90,7 +91,7 @@ describe.skipIf(!available)("GraphiQL in a browser", () => {
     await page
       .locator(".graphiql-response")
       .getByText("RUN_COMPLETED")
-      .waitFor({ timeout: 15_000 });
+      .waitFor({ timeout: 45_000 });
     const last = (await page.locator(".graphiql-response").innerText()).replace(/\u00a0/g, " ");
     expect(last).toContain('"seq": 11');
 

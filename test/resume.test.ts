@@ -5,10 +5,12 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { normalizeDefinition } from "../src/domain/definition.ts";
+import type { JsonValue } from "../src/domain/json.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import type { Store } from "../src/store/types.ts";
 import { availableProviders, freshStore } from "./helpers/databases.ts";
 import { collectEvents, createTestEngine, getRun, steps } from "./helpers/engine.ts";
+import { storedOutput } from "./helpers/store-fixtures.ts";
 
 const providers = await availableProviders();
 
@@ -68,12 +70,12 @@ async function leftBehind(store: Store, deadlineAt: Date) {
     at,
     data: null,
   });
-  const nodeRun = (nodeId: string, status: "COMPLETED" | "RUNNING", output?: unknown) => ({
+  const nodeRun = (nodeId: string, status: "COMPLETED" | "RUNNING", output?: JsonValue) => ({
     runId: run.id,
     nodeId,
     status,
     attempts: 1,
-    output: output as never,
+    output: storedOutput(output),
     error: null,
     startedAt: at,
     completedAt: status === "COMPLETED" ? at : null,

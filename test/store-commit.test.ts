@@ -8,6 +8,7 @@ import type { RunEventRecord } from "../src/domain/records.ts";
 import type { RunStatus } from "../src/domain/status.ts";
 import type { WriteBatch } from "../src/store/types.ts";
 import {
+  asRead,
   at,
   describeStore,
   event,
@@ -50,7 +51,9 @@ describeStore("store", (store) => {
         e5,
       ]);
       expect(await store.lastSeq(run.id)).toBe(5);
-      expect((await store.getNodeRuns([run.id])).get(run.id)).toEqual([nodeRun(run.id, "fetch")]);
+      expect((await store.getNodeRuns([run.id])).get(run.id)).toEqual([
+        asRead(nodeRun(run.id, "fetch")),
+      ]);
       expect((await getRun(run.id))?.deadlineAt).toEqual(at(60));
     });
 
@@ -78,7 +81,10 @@ describeStore("store", (store) => {
       const byNode = new Map(stored.map((n) => [n.nodeId, n]));
       expect(sorted([...byNode.keys()])).toEqual(Object.keys(outputs));
       for (const [nodeId, output] of Object.entries(outputs)) {
-        expect([nodeId, byNode.get(nodeId)]).toEqual([nodeId, nodeRun(run.id, nodeId, { output })]);
+        expect([nodeId, byNode.get(nodeId)]).toEqual([
+          nodeId,
+          asRead(nodeRun(run.id, nodeId, { output })),
+        ]);
       }
       expect(byNode.get("a_none")?.output).toBeUndefined();
       expect(byNode.get("b_null")?.output).toBeNull();
@@ -102,10 +108,10 @@ describeStore("store", (store) => {
       const rows = after.get(run.id) ?? [];
       expect(rows).toHaveLength(Object.keys(outputs).length);
       const replaced = rows.find((n) => n.nodeId === "f_object");
-      expect(replaced).toEqual(replacement);
+      expect(replaced).toEqual(asRead(replacement));
       expect(replaced?.output).toBeUndefined();
       expect(after.get(other.id)).toEqual([
-        nodeRun(other.id, "fetch", { status: "RUNNING", completedAt: null }),
+        asRead(nodeRun(other.id, "fetch", { status: "RUNNING", completedAt: null })),
       ]);
       expect(after.get(MISSING_ID)).toEqual([]);
     });

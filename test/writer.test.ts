@@ -5,10 +5,10 @@
  */
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { NodeRunRecord, RunEventRecord } from "../src/domain/records.ts";
+import type { RunEventRecord } from "../src/domain/records.ts";
 import { createMemoryBus } from "../src/engine/bus.ts";
 import { RunWriter, type WriterOptions } from "../src/engine/writer.ts";
-import type { CommitOutcome, WriteBatch } from "../src/store/types.ts";
+import type { CommitOutcome, NodeRunWrite, WriteBatch } from "../src/store/types.ts";
 
 const silent = pino({ level: "silent" });
 
@@ -24,13 +24,13 @@ function event(runId: string, seq: number): RunEventRecord {
   };
 }
 
-function nodeRun(runId: string, status: NodeRunRecord["status"]): NodeRunRecord {
+function nodeRun(runId: string, status: NodeRunWrite["status"]): NodeRunWrite {
   return {
     runId,
     nodeId: "n",
     status,
     attempts: 1,
-    output: undefined,
+    output: null,
     error: null,
     startedAt: null,
     completedAt: null,

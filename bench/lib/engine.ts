@@ -9,7 +9,8 @@ import { normalizeDefinition, type PipelineInput } from "../../src/domain/defini
 import type { RunEventRecord } from "../../src/domain/records.ts";
 import { TERMINAL_EVENT_TYPES } from "../../src/domain/status.ts";
 import { createMemoryBus, type EventBus } from "../../src/engine/bus.ts";
-import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
+import { Engine } from "../../src/engine/engine.ts";
+import type { EngineOptions } from "../../src/engine/options.ts";
 import { openStore } from "../../src/store/index.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/types.ts";

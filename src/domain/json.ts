@@ -54,3 +54,48 @@ export function jsonProblem(value: unknown, bounds: JsonBounds): JsonProblem | n
     ? { kind: "bytes", message: `is ${bytes} bytes of JSON; the limit is ${bounds.maxBytes}` }
     : null;
 }
+
+type Container = Record<string, JsonValue> | JsonValue[];
+
+const isContainer = (value: unknown): value is Container =>
+  typeof value === "object" && value !== null;
+
+export function scalarBytes(value: JsonValue): number {
+  return typeof value === "string"
+    ? Buffer.byteLength(JSON.stringify(value))
+    : (JSON.stringify(value) ?? "null").length;
+}
+
+/** Bytes of an object key in JSON, with its colon. */
+export const keyBytes = (key: string) => Buffer.byteLength(JSON.stringify(key)) + 1;
+
+/**
+ * UTF-8 bytes of a value's JSON, shared parts counted every time they appear (as JSON repeats
+ * them), computed once per distinct object and without recursion: linear in the distinct
+ * data even when the JSON would be exponential.
+ */
+export function jsonBytes(root: JsonValue, memo = new Map<object, number>()): number {
+  if (!isContainer(root)) return scalarBytes(root);
+  const stack: [Container, boolean][] = [[root, false]];
+  while (stack.length > 0) {
+    const [value, childrenDone] = stack.pop()!;
+    if (memo.has(value)) continue;
+    const entries = Array.isArray(value)
+      ? value.map((v) => ["", v] as const)
+      : Object.entries(value);
+    if (!childrenDone) {
+      stack.push([value, true]);
+      for (const [, child] of entries)
+        if (isContainer(child) && !memo.has(child)) stack.push([child, false]);
+      continue;
+    }
+    let total = 2 + Math.max(0, entries.length - 1);
+    for (const [key, child] of entries) {
+      if (!Array.isArray(value)) total += keyBytes(key);
+      // A child still missing is on the current path: only a cycle, which JSON cannot hold.
+      total += isContainer(child) ? (memo.get(child) ?? 4) : scalarBytes(child);
+    }
+    memo.set(value, total);
+  }
+  return memo.get(root)!;
+}

@@ -4,6 +4,7 @@
  */
 import type { PipelineDefinition } from "./definition.ts";
 import type { JsonValue } from "./json.ts";
+import type { OutputRef } from "./shared-output.ts";
 import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "./status.ts";
 
 export interface PipelineRecord {
@@ -36,16 +37,30 @@ export interface RunRecord {
   readonly cancelRequested: boolean;
 }
 
-export interface NodeRunRecord {
+/** A node run's state, as every writer of it knows it. */
+export interface NodeRunState {
   readonly runId: string;
   readonly nodeId: string;
   readonly status: NodeRunStatus;
   readonly attempts: number;
-  /** `undefined` when the node produced none. */
-  readonly output: JsonValue | undefined;
   readonly error: string | null;
   readonly startedAt: Date | null;
   readonly completedAt: Date | null;
+}
+
+/** A node run as it is read: its output decoded (see shared-output.ts). */
+export interface NodeRunRecord extends NodeRunState {
+  /**
+   * `undefined` when the node produced none. Outputs of other nodes inside it are those very
+   * values (shared, as the engine held them), not copies.
+   */
+  readonly output: JsonValue | undefined;
+  /** Where the output holds other nodes' outputs. */
+  readonly outputRefs: readonly OutputRef[];
+  /** Bytes of the output's JSON with every reference expanded; null when there is none. */
+  readonly outputBytes: number | null;
+  /** Bytes the output takes in the store (its own data only). */
+  readonly outputStoredBytes: number;
 }
 
 export interface RunEventRecord {

@@ -30,40 +30,13 @@ import {
   triggerHandler,
 } from "./nodes/builtin.ts";
 import type { NodeHandler } from "./nodes/types.ts";
+import { DEFAULT_LIMITS, type EngineOptions } from "./options.ts";
 import { RunOwnership } from "./ownership.ts";
 import { definitionFromInput, type InputLimits } from "./pipeline-input.ts";
 import { RunExecution } from "./run-execution.ts";
 import { refusedRunEvents } from "./run-recorder.ts";
 import { runEventStream } from "./stream.ts";
 import { RunWriter } from "./writer.ts";
-
-export interface EngineOptions {
-  readonly store: Store;
-  readonly bus: EventBus;
-  readonly logger: Logger;
-  readonly instanceId: string;
-  /** Node executions at once in this process. @default 64 */
-  readonly maxConcurrentNodes?: number;
-  /** Runs this instance executes at once. @default 256 */
-  readonly maxActiveRuns?: number;
-  /** Lease length; renewed every third of it. @default 5000 */
-  readonly leaseMs?: number;
-  /** How often to look for runs to take (queued, or orphaned by a dead instance). @default 500 */
-  readonly pollMs?: number;
-  /** Size limits of definitions and `triggerData`. */
-  readonly limits?: Partial<InputLimits>;
-  readonly httpAllowlist?: readonly string[];
-  readonly agents?: ConstructorParameters<typeof AgentRegistry>[0];
-  /** The clock breakers read (tests move it instead of waiting). @default () => new Date() */
-  readonly now?: () => Date;
-}
-
-const DEFAULT_LIMITS: InputLimits = {
-  maxNodes: 10_000,
-  maxEdges: 50_000,
-  maxConfigBytes: 64 * 1024,
-  maxJsonDepth: 32,
-};
 
 /** How long `cancelRun` waits for another instance to confirm the cancel. */
 const REMOTE_CANCEL_WAIT_MS = 3000;
@@ -81,6 +54,7 @@ export class Engine {
   readonly #handlers: Record<NodeType, NodeHandler>;
   readonly #active = new Map<string, RunExecution>();
   readonly #ownership: RunOwnership;
+  readonly #options: EngineOptions;
   readonly #limits: InputLimits;
   /** Compiled pipeline versions (a version compiles the same while the actions stay the same). */
   readonly #compiled = new LRUCache<string, CompileOutcome>({ max: 256 });
@@ -93,6 +67,7 @@ export class Engine {
     this.bus = options.bus;
     this.instanceId = options.instanceId;
     this.#logger = options.logger;
+    this.#options = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#queue = new PQueue({ concurrency: options.maxConcurrentNodes ?? 64 });
     this.#writer = new RunWriter({
@@ -199,6 +174,7 @@ export class Engine {
       queue: this.#queue,
       logger: this.#logger,
       createRunQueue: (concurrency: number) => new PQueue({ concurrency }),
+      outputLimits: this.#options.outputLimits,
     };
     const compiled: CompiledPipeline = outcome.valid
       ? outcome.pipeline

@@ -10,27 +10,30 @@
  *   loop; the others go through the global queue (and the run's own queue when the pipeline
  *   sets maxConcurrency).
  */
+import { performance } from "node:perf_hooks";
 import type PQueue from "p-queue";
 import type { Logger } from "pino";
 import type { NodeDefinition, NodeType } from "../domain/definition.ts";
-import { type JsonValue, jsonProblem } from "../domain/json.ts";
+import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { RunStatus } from "../domain/status.ts";
 import type { BreakerGuard } from "./breaker.ts";
 import type { CompiledPipeline } from "./dag.ts";
-import { errorMessage, PermanentError } from "./errors.ts";
+import { errorMessage } from "./errors.ts";
 import { ancestorsOf } from "./graph.ts";
 import { runNode } from "./node-runner.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
+import type { OutputLimits } from "./run-outputs.ts";
 import { type RunEnding, RunRecorder } from "./run-recorder.ts";
 import { type Progress, RunState, type Settlement, settlementOf } from "./run-state.ts";
 import type { RunWriter } from "./writer.ts";
 
 const INLINE_TYPES: ReadonlySet<NodeType> = new Set(["TRIGGER", "PARALLEL", "CONDITION"]);
-/** Largest node output kept: outputs are stored, published and passed downstream. */
-const MAX_OUTPUT = { maxDepth: 128, maxValues: 1_000_000, maxBytes: 10 * 1024 * 1024 } as const;
-/** Inline nodes run per turn of the event loop before yielding to other work. */
-const INLINE_SLICE = 512;
+/**
+ * Inline nodes run for at most this long (checked every 16 nodes) before yielding to other
+ * work: requests, other runs and the writer's commits (a turn's writes are one commit).
+ */
+const INLINE_SLICE_MS = 5;
 
 export interface ExecutionServices {
   readonly writer: RunWriter;
@@ -39,6 +42,7 @@ export interface ExecutionServices {
   readonly queue: PQueue;
   readonly logger: Logger;
   readonly createRunQueue: (concurrency: number) => PQueue;
+  readonly outputLimits?: OutputLimits;
 }
 
 export interface ResumeState {
@@ -83,7 +87,13 @@ export class RunExecution {
     this.#services = services;
     this.#state = new RunState(pipeline);
     this.#stored = resume?.nodeRuns ?? [];
-    this.#record = new RunRecorder(run.id, services.writer, resume?.lastSeq ?? 0, this.#stored);
+    this.#record = new RunRecorder(
+      run.id,
+      services.writer,
+      resume?.lastSeq ?? 0,
+      this.#stored,
+      services.outputLimits,
+    );
     this.#startedAt = run.startedAt ?? new Date();
     this.#logger = services.logger.child({ runId: run.id, pipelineId: run.pipelineId });
     const concurrency = pipeline.definition.maxConcurrency;
@@ -190,6 +200,7 @@ export class RunExecution {
     this.#draining = true;
     try {
       let inline = 0;
+      const sliceStart = performance.now();
       while (this.#readyHead < this.#ready.length && !this.#ending && !this.#paused) {
         const node = this.#pipeline.nodes.get(this.#ready[this.#readyHead++]!)!;
         if (!INLINE_TYPES.has(node.type)) {
@@ -197,7 +208,7 @@ export class RunExecution {
           continue;
         }
         this.#runInline(node);
-        if (++inline >= INLINE_SLICE) {
+        if ((++inline & 15) === 0 && performance.now() - sliceStart > INLINE_SLICE_MS) {
           // Yield so that the writer can flush and other runs get a turn.
           setImmediate(() => this.#drain());
           return;
@@ -241,16 +252,12 @@ export class RunExecution {
   }
 
   #completed(node: NodeDefinition, attempt: number, output: JsonValue): void {
-    const problem = jsonProblem(output, MAX_OUTPUT);
-    if (problem) {
-      this.#failed(
-        node,
-        attempt,
-        new PermanentError(`output of node "${node.id}" ${problem.message}`, "OUTPUT_TOO_LARGE"),
-      );
+    const inputs = Object.keys(this.#state.inputsOf(node.id));
+    const refused = this.#record.nodeCompleted(node.id, attempt, output, inputs);
+    if (refused) {
+      this.#failed(node, attempt, refused);
       return;
     }
-    this.#record.nodeCompleted(node.id, attempt, output);
     const branch =
       node.type === "CONDITION" ? Boolean((output as { result?: unknown }).result) : undefined;
     this.#advance(this.#state.settle(node.id, { kind: "completed", output, branch }));

@@ -9,20 +9,26 @@ import type { NodeDefinition } from "../domain/definition.ts";
 import type { RunEventData, TypedRunEvent } from "../domain/events.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
+import type { StoredOutput } from "../domain/shared-output.ts";
 import type { RunEventType } from "../domain/status.ts";
-import type { RunPatch } from "../store/types.ts";
-import { errorMessage, NodeError } from "./errors.ts";
+import type { NodeRunWrite, RunPatch } from "../store/types.ts";
+import { errorMessage, NodeError, PermanentError } from "./errors.ts";
+import { type OutputLimits, RunOutputs } from "./run-outputs.ts";
 import type { RunWriter } from "./writer.ts";
 
-/** Outputs larger than this (as JSON) are left out of NODE_COMPLETED's data; the node run keeps them. */
-const MAX_EVENT_OUTPUT_BYTES = 16 * 1024;
-
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** What the recorder keeps of a node: its row as written, and its output as the run holds it. */
+interface NodeEntry {
+  readonly row: Mutable<NodeRunWrite>;
+  output: JsonValue | undefined;
+}
 
 export class RunRecorder {
   readonly #runId: string;
   readonly #writer: RunWriter;
-  readonly #nodeRuns = new Map<string, Mutable<NodeRunRecord>>();
+  readonly #nodes = new Map<string, NodeEntry>();
+  readonly #outputs: RunOutputs;
   #seq: number;
 
   constructor(
@@ -30,11 +36,17 @@ export class RunRecorder {
     writer: RunWriter,
     lastSeq: number,
     stored: readonly NodeRunRecord[] = [],
+    limits?: OutputLimits,
   ) {
     this.#runId = runId;
     this.#writer = writer;
     this.#seq = lastSeq;
-    for (const record of stored) this.#nodeRuns.set(record.nodeId, { ...record });
+    this.#outputs = new RunOutputs(limits, stored);
+    for (const { output, outputRefs, outputBytes, outputStoredBytes, ...state } of stored) {
+      // A stored output is never written again (completed nodes do not change), so its
+      // stored form is not kept here: `row.output` null with `output` set marks it.
+      this.#nodes.set(state.nodeId, { row: { ...state, output: null }, output });
+    }
   }
 
   /** The last seq used (0: no event yet). */
@@ -44,13 +56,18 @@ export class RunRecorder {
 
   /** Attempts made so far by a node. */
   attempts(nodeId: string): number {
-    return this.#nodeRuns.get(nodeId)?.attempts ?? 0;
+    return this.#nodes.get(nodeId)?.row.attempts ?? 0;
   }
 
   /** The output of a completed node, or undefined. */
   completedOutput(nodeId: string): JsonValue | undefined {
-    const record = this.#nodeRuns.get(nodeId);
-    return record?.status === "COMPLETED" ? (record.output as JsonValue) : undefined;
+    const entry = this.#nodes.get(nodeId);
+    return entry?.row.status === "COMPLETED" ? entry.output : undefined;
+  }
+
+  /** Output bytes the run has stored so far. */
+  get storedOutputBytes(): number {
+    return this.#outputs.storedBytes;
   }
 
   #event<T extends RunEventType>(
@@ -89,28 +106,46 @@ export class RunRecorder {
     this.#writer.patchRun({ id: this.#runId, ...patch });
   }
 
-  #node(nodeId: string, change: Partial<NodeRunRecord>): void {
-    let record = this.#nodeRuns.get(nodeId);
-    if (!record) {
-      record = {
-        runId: this.#runId,
-        nodeId,
-        status: "PENDING",
-        attempts: 0,
+  /**
+   * Changes a node's row and hands it to the writer. `output` (with its stored form) is set
+   * only by the completion of the node.
+   */
+  #node(
+    nodeId: string,
+    change: Partial<Omit<NodeRunWrite, "output">>,
+    output?: { value: JsonValue; stored: StoredOutput },
+  ): void {
+    let entry = this.#nodes.get(nodeId);
+    if (!entry) {
+      entry = {
+        row: {
+          runId: this.#runId,
+          nodeId,
+          status: "PENDING",
+          attempts: 0,
+          output: null,
+          error: null,
+          startedAt: null,
+          completedAt: null,
+        },
         output: undefined,
-        error: null,
-        startedAt: null,
-        completedAt: null,
       };
-      this.#nodeRuns.set(nodeId, record);
+      this.#nodes.set(nodeId, entry);
     }
-    Object.assign(record, change);
-    this.#writer.putNodeRun({ ...record });
+    // Invariant: a stored output is never overwritten (see the constructor).
+    if (entry.output !== undefined && entry.row.output === null)
+      throw new Error(`node "${nodeId}" of run ${this.#runId} already has a stored output`);
+    Object.assign(entry.row, change);
+    if (output) {
+      entry.row.output = output.stored;
+      entry.output = output.value;
+    }
+    this.#writer.putNodeRun({ ...entry.row });
   }
 
   nodeStarted(node: NodeDefinition, attempt: number): void {
     this.#event("NODE_STARTED", node.id, attempt, { type: node.type });
-    const startedAt = this.#nodeRuns.get(node.id)?.startedAt ?? new Date();
+    const startedAt = this.#nodes.get(node.id)?.row.startedAt ?? new Date();
     this.#node(node.id, { status: "RUNNING", attempts: attempt, startedAt, error: null });
   }
 
@@ -119,21 +154,32 @@ export class RunRecorder {
     this.#node(nodeId, { status: "RETRYING", error: errorMessage(error) });
   }
 
-  nodeCompleted(nodeId: string, attempt: number, output: JsonValue): void {
-    const bytes = (JSON.stringify(output) ?? "null").length;
+  /**
+   * NODE_COMPLETED and a COMPLETED node run, its output kept once (references to the outputs
+   * it holds; `inputs`, the node's live predecessors, are the names references prefer).
+   * Returns the reason when the output cannot be kept; nothing is recorded then.
+   */
+  nodeCompleted(
+    nodeId: string,
+    attempt: number,
+    output: JsonValue,
+    inputs: readonly string[] = [],
+  ): PermanentError | null {
+    const kept = this.#outputs.keep(nodeId, output, inputs);
+    if (kept instanceof PermanentError) return kept;
+    const { stored, inEvent } = kept;
     this.#event(
       "NODE_COMPLETED",
       nodeId,
       attempt,
-      bytes > MAX_EVENT_OUTPUT_BYTES ? { outputBytes: bytes, truncated: true } : { output },
+      inEvent ? { output } : { outputBytes: stored.expandedBytes, truncated: true },
     );
-    this.#node(nodeId, {
-      status: "COMPLETED",
-      attempts: attempt,
-      output,
-      error: null,
-      completedAt: new Date(),
-    });
+    this.#node(
+      nodeId,
+      { status: "COMPLETED", attempts: attempt, error: null, completedAt: new Date() },
+      { value: output, stored },
+    );
+    return null;
   }
 
   /** NODE_FAILED and a FAILED node run; `output` is what flows on when the run goes on. */
@@ -145,13 +191,17 @@ export class RunRecorder {
       retryable: error instanceof NodeError ? error.retryable : true,
       continueOnFail: Boolean(node.continueOnFail),
     });
-    this.#node(node.id, {
+    const change = {
       status: "FAILED",
       attempts: attempt,
-      output,
       error: message,
       completedAt: new Date(),
-    });
+    } as const;
+    // What flows on ({error}, or a condition's {result: false}) is small and new: always kept.
+    const kept = output === undefined ? undefined : this.#outputs.keep(node.id, output);
+    if (kept && !(kept instanceof PermanentError))
+      this.#node(node.id, change, { value: output!, stored: kept.stored });
+    else this.#node(node.id, change);
   }
 
   nodeSkipped(nodeId: string): void {
@@ -161,8 +211,8 @@ export class RunRecorder {
 
   /** Nodes still running when the run ends: every started node ends in a terminal state. */
   cancelRunningNodes(now: Date): void {
-    for (const [nodeId, record] of this.#nodeRuns) {
-      if (record.status === "RUNNING" || record.status === "RETRYING")
+    for (const [nodeId, { row }] of this.#nodes) {
+      if (row.status === "RUNNING" || row.status === "RETRYING")
         this.#node(nodeId, { status: "CANCELLED", completedAt: now });
     }
   }

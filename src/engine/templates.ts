@@ -5,7 +5,8 @@
  * forwards an object as an object.
  */
 import Mustache from "mustache";
-import type { JsonValue } from "../domain/json.ts";
+import { type JsonValue, jsonBytes } from "../domain/json.ts";
+import { PermanentError } from "./errors.ts";
 
 export interface TemplateView {
   readonly inputs: Readonly<Record<string, unknown>>;
@@ -15,9 +16,26 @@ export interface TemplateView {
   readonly node: { readonly id: string };
 }
 
+/**
+ * Longest JSON one template value may render to. An output that holds other outputs is shared
+ * in memory, but its JSON repeats what it holds: a join of joins can stand for gigabytes.
+ */
+export const MAX_RENDERED_BYTES = 10 * 1024 * 1024;
+
+/** JSON of a value that is rendered into text, refused past MAX_RENDERED_BYTES. */
+export function renderJson(value: JsonValue, what = "a template value"): string {
+  const bytes = jsonBytes(value);
+  if (bytes > MAX_RENDERED_BYTES)
+    throw new PermanentError(
+      `${what} would render to ${bytes} bytes of JSON; the limit is ${MAX_RENDERED_BYTES}`,
+      "TEMPLATE_TOO_LARGE",
+    );
+  return JSON.stringify(value);
+}
+
 const config = {
   escape: (value: unknown) =>
-    typeof value === "object" && value !== null ? JSON.stringify(value) : String(value),
+    typeof value === "object" && value !== null ? renderJson(value as JsonValue) : String(value),
 };
 const WHOLE = /^\{\{\s*([\w.-]+)\s*\}\}$/;
 

@@ -14,8 +14,8 @@
  * - after close() nothing more is written, and flush() settles at once.
  */
 import type { Logger } from "pino";
-import type { NodeRunRecord, RunEventRecord } from "../domain/records.ts";
-import type { RunPatch, Store } from "../store/types.ts";
+import type { RunEventRecord } from "../domain/records.ts";
+import type { NodeRunWrite, RunPatch, Store } from "../store/types.ts";
 import type { EventBus } from "./bus.ts";
 
 export interface WriterOptions {
@@ -36,7 +36,7 @@ export interface WriterOptions {
 
 interface Pending {
   events: RunEventRecord[];
-  nodeRuns: Map<string, NodeRunRecord>;
+  nodeRuns: Map<string, NodeRunWrite>;
   runs: Map<string, RunPatch>;
   waiters: (() => void)[];
 }
@@ -66,7 +66,7 @@ export class RunWriter {
     this.#schedule();
   }
 
-  putNodeRun(nodeRun: NodeRunRecord): void {
+  putNodeRun(nodeRun: NodeRunWrite): void {
     if (this.#closed) return;
     this.#pending.nodeRuns.set(`${nodeRun.runId}\u0000${nodeRun.nodeId}`, nodeRun);
     this.#schedule();

@@ -3,9 +3,11 @@ import type { NodeDefinition } from "../domain/definition.ts";
 import { BadInputError } from "../domain/errors.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
+import type { OutputRef } from "../domain/shared-output.ts";
 import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 import { RunEventRef } from "./events.ts";
+import { MAX_OUTPUT_VIEW_BYTES, OUTPUT_VIEW_BYTES, viewOutput } from "./output-view.ts";
 import { pageArgs, toConnection } from "./pagination.ts";
 import { NodeTypeEnum, PipelineRef } from "./pipeline.ts";
 
@@ -20,6 +22,26 @@ interface NodeRunView {
   readonly unstarted: "PENDING" | "CANCELLED";
 }
 
+const OUTPUT_BUDGET = `Largest output JSON returned whole, in bytes (default ${OUTPUT_VIEW_BYTES}, at most ${MAX_OUTPUT_VIEW_BYTES}).`;
+
+function outputBudget(maxBytes: number | null | undefined): number {
+  const budget = maxBytes ?? OUTPUT_VIEW_BYTES;
+  if (!Number.isInteger(budget) || budget < 1 || budget > MAX_OUTPUT_VIEW_BYTES)
+    throw new BadInputError(`maxBytes must be 1 to ${MAX_OUTPUT_VIEW_BYTES}, got ${budget}`);
+  return budget;
+}
+
+const OutputRefRef = builder.objectRef<OutputRef>("OutputRef").implement({
+  description: "A place in a node's output that holds another node's output.",
+  fields: (t) => ({
+    path: t.stringList({
+      description: "Keys (and array indexes, as strings) from the output's top to the place.",
+      resolve: (ref) => ref.path.map(String),
+    }),
+    nodeId: t.exposeString("nodeId"),
+  }),
+});
+
 const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
   description:
     "One node within a run. Nodes that never started are PENDING, or CANCELLED once the run has ended.",
@@ -32,7 +54,34 @@ const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
       description: "Calls made, the first included.",
       resolve: (n) => n.record?.attempts ?? 0,
     }),
-    output: t.field({ type: "JSON", nullable: true, resolve: (n) => n.record?.output ?? null }),
+    output: t.field({
+      type: "JSON",
+      nullable: true,
+      description:
+        'The node\'s output. One whose JSON is over `maxBytes` (a join of joins repeats what it holds, up to gigabytes) is cut from the top: parts that do not fit read {"$truncated": {"bytes": N}}.',
+      args: { maxBytes: t.arg.int({ description: OUTPUT_BUDGET }) },
+      resolve: (n, { maxBytes }) => {
+        const output = n.record?.output;
+        return output === undefined ? null : viewOutput(output, outputBudget(maxBytes)).value;
+      },
+    }),
+    outputBytes: t.float({
+      nullable: true,
+      description:
+        "Bytes of the output's whole JSON (every part it holds counted as often as it appears).",
+      resolve: (n) => n.record?.outputBytes ?? null,
+    }),
+    outputTruncated: t.boolean({
+      description: "True when `output` with the same `maxBytes` is cut.",
+      args: { maxBytes: t.arg.int({ description: OUTPUT_BUDGET }) },
+      resolve: (n, { maxBytes }) => (n.record?.outputBytes ?? 0) > outputBudget(maxBytes),
+    }),
+    outputRefs: t.field({
+      type: [OutputRefRef],
+      description:
+        "Where the output holds other nodes' outputs: stored once, as references, not copied.",
+      resolve: (n) => [...(n.record?.outputRefs ?? [])],
+    }),
     error: t.string({ nullable: true, resolve: (n) => n.record?.error ?? null }),
     startedAt: t.field({
       type: "DateTime",

@@ -13,7 +13,9 @@ import type {
   RunEventRecord,
   RunRecord,
 } from "../domain/records.ts";
+import { OutputDecoder, parseRefs, type StoredRow } from "../domain/shared-output.ts";
 import type { CircuitState, NodeRunStatus, RunEventType, RunStatus } from "../domain/status.ts";
+import type { NodeRunWrite } from "./types.ts";
 
 type Row = Record<string, unknown>;
 
@@ -140,26 +142,55 @@ export function runFromRow(row: Row, definition?: PipelineDefinition): RunRecord
   };
 }
 
-/** A node run whose output is parsed on first use: most reads of node runs want their status. */
-export function nodeRunFromRow(row: Row): NodeRunRecord {
-  const outputText = row.output;
-  let output: JsonValue | undefined;
-  let parsed = false;
+/**
+ * Node runs from their rows, grouped by run. Outputs are decoded on first use (most reads of
+ * node runs want their status) and share the outputs they reference (see shared-output.ts):
+ * a row holds `output` (JSON text, null where a reference sits) and `outputRefs`.
+ */
+export function nodeRunsFromRows(rows: readonly Row[]): NodeRunRecord[] {
+  const byRun = new Map<string, Map<string, StoredRow>>();
+  for (const row of rows) {
+    const runId = String(row.runId);
+    let stored = byRun.get(runId);
+    if (!stored) byRun.set(runId, (stored = new Map()));
+    stored.set(String(row.nodeId), {
+      json: row.output === null || row.output === undefined ? null : String(row.output),
+      refs: parseRefs(row.outputRefs),
+    });
+  }
+  const decoders = new Map([...byRun].map(([runId, stored]) => [runId, new OutputDecoder(stored)]));
+  return rows.map((row) => {
+    const runId = String(row.runId);
+    const nodeId = String(row.nodeId);
+    const decoder = decoders.get(runId)!;
+    const stored = byRun.get(runId)!.get(nodeId)!;
+    return {
+      runId,
+      nodeId,
+      status: String(row.status) as NodeRunStatus,
+      attempts: toNumber(row.attempts),
+      get output() {
+        return decoder.value(nodeId);
+      },
+      outputRefs: stored.refs,
+      get outputBytes() {
+        return decoder.bytes(nodeId);
+      },
+      outputStoredBytes: stored.json === null ? 0 : Buffer.byteLength(stored.json),
+      error: row.error === null || row.error === undefined ? null : String(row.error),
+      startedAt: toDate(row.startedAt),
+      completedAt: toDate(row.completedAt),
+    };
+  });
+}
+
+/** The columns of a node run row. */
+export function nodeRunColumns(nodeRun: NodeRunWrite) {
   return {
-    runId: String(row.runId),
-    nodeId: String(row.nodeId),
-    status: String(row.status) as NodeRunStatus,
-    attempts: toNumber(row.attempts),
-    get output() {
-      if (!parsed) {
-        output = parseJson(outputText);
-        parsed = true;
-      }
-      return output;
-    },
-    error: row.error === null ? null : String(row.error),
-    startedAt: toDate(row.startedAt),
-    completedAt: toDate(row.completedAt),
+    ...nodeRun,
+    output: nodeRun.output?.json ?? null,
+    outputRefs:
+      nodeRun.output && nodeRun.output.refs.length > 0 ? JSON.stringify(nodeRun.output.refs) : null,
   };
 }
 

@@ -12,6 +12,7 @@ import type {
   RunRecord,
 } from "../domain/records.ts";
 import { counterOf, TERMINAL_RUN_STATUSES } from "../domain/status.ts";
+import { nodeRunColumns, nodeRunsFromRows } from "./codec.ts";
 import { newId } from "./ids.ts";
 import type {
   CommitOutcome,
@@ -42,7 +43,8 @@ export class MemoryStore implements Store {
   readonly stats = { queries: 0 };
   readonly #pipelines = new Map<string, Mutable<PipelineRecord>>();
   readonly #runs = new Map<string, Mutable<RunRecord>>();
-  readonly #nodeRuns = new Map<string, Map<string, NodeRunRecord>>();
+  /** Rows as the SQL store keeps them (outputs in stored form), decoded on every read. */
+  readonly #nodeRuns = new Map<string, Map<string, ReturnType<typeof nodeRunColumns>>>();
   readonly #events = new Map<string, RunEventRecord[]>();
   readonly #breakers = new Map<string, BreakerRecord>();
 
@@ -167,7 +169,7 @@ export class MemoryStore implements Store {
   async getNodeRuns(runIds: readonly string[]): Promise<Map<string, NodeRunRecord[]>> {
     this.stats.queries++;
     return new Map(
-      runIds.map((id) => [id, [...(this.#nodeRuns.get(id)?.values() ?? [])].map(clone)]),
+      runIds.map((id) => [id, nodeRunsFromRows([...(this.#nodeRuns.get(id)?.values() ?? [])])]),
     );
   }
 
@@ -211,7 +213,7 @@ export class MemoryStore implements Store {
       if (event.seq < last) list.sort((a, b) => a.seq - b.seq);
     }
     for (const nodeRun of batch.nodeRuns)
-      this.#nodeRuns.get(nodeRun.runId)?.set(nodeRun.nodeId, clone(nodeRun));
+      this.#nodeRuns.get(nodeRun.runId)?.set(nodeRun.nodeId, nodeRunColumns(clone(nodeRun)));
     for (const patch of batch.runs) {
       const run = this.#runs.get(patch.id);
       if (!run || TERMINAL_RUN_STATUSES.has(run.status)) continue;

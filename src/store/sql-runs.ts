@@ -10,7 +10,8 @@ import {
   cachedDefinition,
   definitionKey,
   eventFromRow,
-  nodeRunFromRow,
+  nodeRunColumns,
+  nodeRunsFromRows,
   peekDefinition,
   runFromRow,
   stringifyJson,
@@ -19,7 +20,7 @@ import { newId } from "./ids.ts";
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
 import { SqlLeases } from "./sql-leases.ts";
-import type { CommitOutcome, NewRun, Page, RunFilter, WriteBatch } from "./types.ts";
+import type { CommitOutcome, NewRun, NodeRunWrite, Page, RunFilter, WriteBatch } from "./types.ts";
 import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
@@ -57,11 +58,12 @@ const NODE_RUN_COLUMNS: readonly SqlColumn[] = [
   { name: "status", pgType: "text" },
   { name: "attempts", pgType: "int4" },
   { name: "output", pgType: "text" },
+  { name: "outputRefs", pgType: "text" },
   { name: "error", pgType: "text" },
   { name: "startedAt", pgType: "timestamptz" },
   { name: "completedAt", pgType: "timestamptz" },
 ];
-const NODE_RUN_UPSERT = `ON CONFLICT ("runId", "nodeId") DO UPDATE SET "status" = excluded."status", "attempts" = excluded."attempts", "output" = excluded."output", "error" = excluded."error", "startedAt" = excluded."startedAt", "completedAt" = excluded."completedAt"`;
+const NODE_RUN_UPSERT = `ON CONFLICT ("runId", "nodeId") DO UPDATE SET "status" = excluded."status", "attempts" = excluded."attempts", "output" = excluded."output", "outputRefs" = excluded."outputRefs", "error" = excluded."error", "startedAt" = excluded."startedAt", "completedAt" = excluded."completedAt"`;
 
 const eventRow = (e: RunEventRecord): SqlValue[] => [
   e.runId,
@@ -73,17 +75,20 @@ const eventRow = (e: RunEventRecord): SqlValue[] => [
   e.data === null ? null : JSON.stringify(e.data),
 ];
 
-const nodeRunRow = (n: NodeRunRecord): SqlValue[] => [
-  n.runId,
-  n.nodeId,
-  n.status,
-  n.attempts,
-  stringifyJson(n.output),
-  n.error,
-  n.startedAt,
-  n.completedAt,
-];
-
+const nodeRunRow = (write: NodeRunWrite): SqlValue[] => {
+  const n = nodeRunColumns(write);
+  return [
+    n.runId,
+    n.nodeId,
+    n.status,
+    n.attempts,
+    n.output,
+    n.outputRefs,
+    n.error,
+    n.startedAt,
+    n.completedAt,
+  ];
+};
 /** The run aggregate on the SQL layer; the full store (sql-store.ts) extends it. */
 export abstract class SqlRuns extends SqlLeases {
   async createRun(
@@ -242,11 +247,9 @@ export abstract class SqlRuns extends SqlLeases {
       [param],
     );
     const finished = new Set<string>();
-    for (const row of rows) {
-      const nodeRun = nodeRunFromRow(row);
-      result.get(nodeRun.runId)?.push(nodeRun);
-      if (TERMINAL_RUN_STATUSES.has(row.runStatus as never)) finished.add(nodeRun.runId);
-    }
+    for (const row of rows)
+      if (TERMINAL_RUN_STATUSES.has(row.runStatus as never)) finished.add(String(row.runId));
+    for (const nodeRun of nodeRunsFromRows(rows)) result.get(nodeRun.runId)?.push(nodeRun);
     for (const id of finished) this.#finishedNodeRuns.set(id, result.get(id)!);
     return result;
   }

@@ -8,11 +8,18 @@ import type { JsonValue } from "../domain/json.ts";
 import type {
   BreakerRecord,
   NodeRunRecord,
+  NodeRunState,
   PipelineRecord,
   RunEventRecord,
   RunRecord,
 } from "../domain/records.ts";
+import type { StoredOutput } from "../domain/shared-output.ts";
 import type { RunStatus } from "../domain/status.ts";
+
+/** A node run as the engine writes it: its output in stored form (null: none). */
+export interface NodeRunWrite extends NodeRunState {
+  readonly output: StoredOutput | null;
+}
 
 /** A change to a run row. Fields left out keep their value. */
 export interface RunPatch {
@@ -31,7 +38,7 @@ export interface RunPatch {
  */
 export interface WriteBatch {
   readonly events: readonly RunEventRecord[];
-  readonly nodeRuns: readonly NodeRunRecord[];
+  readonly nodeRuns: readonly NodeRunWrite[];
   readonly runs: readonly RunPatch[];
   /**
    * Fencing: when set, only the runs this instance still holds the lease of are written (the

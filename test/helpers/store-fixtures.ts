@@ -7,15 +7,18 @@
 
 import { afterEach, beforeEach, describe } from "vitest";
 import type { PipelineDefinition } from "../../src/domain/definition.ts";
+import type { JsonValue } from "../../src/domain/json.ts";
 import type {
   BreakerRecord,
   NodeRunRecord,
+  NodeRunState,
   PipelineRecord,
   RunEventRecord,
   RunRecord,
 } from "../../src/domain/records.ts";
+import type { StoredOutput } from "../../src/domain/shared-output.ts";
 import type { RunEventType } from "../../src/domain/status.ts";
-import type { LeaseArgs, NewRun, Store, WriteBatch } from "../../src/store/types.ts";
+import type { LeaseArgs, NewRun, NodeRunWrite, Store, WriteBatch } from "../../src/store/types.ts";
 import { availableProviders, freshStore, type Provider } from "./databases.ts";
 
 /** The providers to run a suite on: memory and SQLite always, PostgreSQL when it answers. */
@@ -110,19 +113,40 @@ export const newRun = (pipeline: PipelineRecord, fields: Partial<NewRun> = {}): 
   ...fields,
 });
 
-/** A node run that COMPLETED in its first attempt. */
-export const nodeRun = (runId: string, nodeId: string, fields: Partial<NodeRunRecord> = {}) =>
-  ({
-    runId,
-    nodeId,
-    status: "COMPLETED",
-    attempts: 1,
-    output: undefined,
-    error: null,
-    startedAt: at(1),
-    completedAt: at(2),
-    ...fields,
-  }) satisfies NodeRunRecord;
+/** A plain output (no references) in stored form. */
+export function storedOutput(value: JsonValue | undefined): StoredOutput | null {
+  if (value === undefined) return null;
+  const json = JSON.stringify(value);
+  return { json, refs: [], expandedBytes: Buffer.byteLength(json) };
+}
+
+/** A node run that COMPLETED in its first attempt, as the engine writes it. */
+export const nodeRun = (
+  runId: string,
+  nodeId: string,
+  { output, ...fields }: Partial<NodeRunState> & { output?: JsonValue } = {},
+): NodeRunWrite => ({
+  runId,
+  nodeId,
+  status: "COMPLETED",
+  attempts: 1,
+  error: null,
+  startedAt: at(1),
+  completedAt: at(2),
+  ...fields,
+  output: storedOutput(output),
+});
+
+/** The node run a store reads back for one written without references. */
+export function asRead({ output, ...state }: NodeRunWrite): NodeRunRecord {
+  return {
+    ...state,
+    output: output ? (JSON.parse(output.json) as JsonValue) : undefined,
+    outputRefs: output?.refs ?? [],
+    outputBytes: output ? output.expandedBytes : null,
+    outputStoredBytes: output ? Buffer.byteLength(output.json) : 0,
+  };
+}
 
 /** A CLOSED breaker with no failures. */
 export const breaker = (pipelineId: string, nodeId: string, fields: Partial<BreakerRecord> = {}) =>

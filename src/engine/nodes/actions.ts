@@ -7,7 +7,7 @@
 import type { JsonObject, JsonValue } from "../../domain/json.ts";
 import type { ActionCatalog } from "../../domain/validation.ts";
 import { PermanentError, RetryableError } from "../errors.ts";
-import { templateProblem } from "../templates.ts";
+import { renderJson, templateProblem } from "../templates.ts";
 import { httpRequest } from "./http-client.ts";
 import { type NodeContext, type NodeHandler, render } from "./types.ts";
 
@@ -96,7 +96,7 @@ function httpAction(allowlist: readonly string[]): ActionDefinition {
         const rendered = render(config.body, context);
         if (typeof rendered === "string") body = rendered;
         else {
-          body = JSON.stringify(rendered);
+          body = renderJson(rendered, "the request body");
           headers["content-type"] ??= "application/json";
         }
       }

@@ -1,0 +1,7 @@
+-- AlterTable
+ALTER TABLE "PipelineRun" ADD COLUMN "rerunOf" TEXT;
+
+-- AlterTable
+ALTER TABLE "NodeRun" ADD COLUMN "outputRefs" TEXT;
+ALTER TABLE "NodeRun" ADD COLUMN "reusedFrom" TEXT;
+
