@@ -79,6 +79,7 @@ async function leftBehind(store: Store, deadlineAt: Date) {
     error: null,
     startedAt: at,
     completedAt: status === "COMPLETED" ? at : null,
+    reusedFrom: null,
   });
   await store.commit({
     events: [

@@ -350,6 +350,7 @@ describe.each(providers)("shared outputs after a crash on %s", (provider) => {
         error: null,
         startedAt: at,
         completedAt: at,
+        reusedFrom: null,
         output: { json, refs, expandedBytes },
       });
       const ids = ["t", "a", "b", "j"];

@@ -14,6 +14,7 @@ import {
   ids,
   MISSING_ID,
   newRun,
+  nodeRun,
   smallDefinition,
   sorted,
   storeShortcuts,
@@ -43,6 +44,32 @@ describeStore("store", (store) => {
   });
 
   describe("runs", () => {
+    it("createRun stores a re-run's link and its first node runs with the run, atomically", async () => {
+      const pipeline = await createPipeline();
+      const source = await createRun(pipeline, { status: "FAILED" });
+      const rerun = await store.createRun(
+        { ...newRun(pipeline), rerunOf: source.id },
+        [event(1, "RUN_STARTED")],
+        [
+          {
+            ...nodeRun("unused", "start", { output: { n: 1 }, attempts: 0 }),
+            reusedFrom: source.id,
+          },
+        ],
+      );
+      expect(rerun.rerunOf).toBe(source.id);
+      expect((await getRun(rerun.id))?.rerunOf).toBe(source.id);
+      expect((await getRun(source.id))?.rerunOf).toBeNull();
+      const [stored] = (await store.getNodeRuns([rerun.id])).get(rerun.id)!;
+      expect([
+        stored?.runId,
+        stored?.nodeId,
+        stored?.attempts,
+        stored?.output,
+        stored?.reusedFrom,
+      ]).toEqual([rerun.id, "start", 0, { n: 1 }, source.id]);
+    });
+
     it("createRun stores the run and its first events in order", async () => {
       const pipeline = await createPipeline();
       const events = [
@@ -73,6 +100,7 @@ describeStore("store", (store) => {
         ownerId: null,
         leaseExpiresAt: null,
         cancelRequested: false,
+        rerunOf: null,
       });
       expect(created.createdAt.getTime()).toBeGreaterThanOrEqual(before);
       expect(created.createdAt.getTime()).toBeLessThanOrEqual(after);

@@ -34,6 +34,7 @@ function nodeRun(runId: string, status: NodeRunWrite["status"]): NodeRunWrite {
     error: null,
     startedAt: null,
     completedAt: null,
+    reusedFrom: null,
   };
 }
 

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   JSON_TOO_LARGE: 413,
   NOT_FOUND: 404,
   PIPELINE_HAS_ACTIVE_RUNS: 409,
+  RUN_STILL_ACTIVE: 409,
   SERVICE_UNAVAILABLE: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;

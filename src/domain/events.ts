@@ -14,14 +14,22 @@ export interface RunEventData {
     readonly pipelineVersion: number;
     /** Nodes in the definition the run executes. */
     readonly nodeCount: number;
+    /** A re-run: the run it re-runs, whether from failure, and the nodes it reuses. */
+    readonly rerunOf?: string;
+    readonly fromFailure?: boolean;
+    readonly reused?: string[];
   };
   readonly NODE_STARTED: { readonly type: NodeType };
   /** `attempt` on the event is the attempt that failed. */
   readonly NODE_RETRYING: { readonly delayMs: number; readonly error: string };
-  /** The output, or, when it is too large to carry in an event, its size. */
-  readonly NODE_COMPLETED:
+  /**
+   * The output, or, when it is too large to carry in an event, its size. `reusedFrom`: the
+   * node was not executed; its output is the one it had in that run (a re-run from failure).
+   */
+  readonly NODE_COMPLETED: (
     | { readonly output: JsonValue }
-    | { readonly outputBytes: number; readonly truncated: true };
+    | { readonly outputBytes: number; readonly truncated: true }
+  ) & { readonly reusedFrom?: string };
   readonly NODE_FAILED: {
     readonly error: string;
     /** The failure's stable code (`HTTP_STATUS`, `TIMEOUT`, `BREAKER_OPEN`, …), `ERROR` when unknown. */

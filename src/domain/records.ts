@@ -35,6 +35,8 @@ export interface RunRecord {
   readonly ownerId: string | null;
   readonly leaseExpiresAt: Date | null;
   readonly cancelRequested: boolean;
+  /** The run this one re-runs (rerunRun); null for a run started by runPipeline. */
+  readonly rerunOf: string | null;
 }
 
 /** A node run's state, as every writer of it knows it. */
@@ -46,6 +48,8 @@ export interface NodeRunState {
   readonly error: string | null;
   readonly startedAt: Date | null;
   readonly completedAt: Date | null;
+  /** The run whose stored output this node reused instead of running (re-run from failure). */
+  readonly reusedFrom: string | null;
 }
 
 /** A node run as it is read: its output decoded (see shared-output.ts). */

@@ -11,7 +11,9 @@
  * HALF_OPEN --trial succeeds--> CLOSED;  --trial fails--> OPEN (timer restarts)
  */
 
-import type { BreakerRecord } from "../domain/records.ts";
+import { BREAKER_NODE_TYPES } from "../domain/definition.ts";
+import { BadInputError } from "../domain/errors.ts";
+import type { BreakerRecord, PipelineRecord } from "../domain/records.ts";
 import type { Store } from "../store/types.ts";
 import { BreakerOpenError } from "./errors.ts";
 
@@ -190,4 +192,18 @@ export class BreakerGuard {
       closed(pipelineId, nodeId, now),
     ))!;
   }
+}
+
+/** @throws {BadInputError} when the pipeline has no such node, or the node has no breaker */
+export function assertHasBreaker(pipeline: PipelineRecord, nodeId: string): void {
+  const node = pipeline.definition.nodes.find((n) => n.id === nodeId);
+  if (!node)
+    throw new BadInputError(`pipeline "${pipeline.id}" has no node "${nodeId}"`, {
+      pipelineId: pipeline.id,
+      nodeId,
+    });
+  if (!BREAKER_NODE_TYPES.has(node.type))
+    throw new BadInputError(
+      `node "${nodeId}" is a ${node.type}; only ACTION and AGENT nodes have breakers`,
+    );
 }

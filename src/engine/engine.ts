@@ -6,33 +6,29 @@
 import { LRUCache } from "lru-cache";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
+import type { NodeType, PipelineDefinition, PipelineInput } from "../domain/definition.ts";
 import {
-  BREAKER_NODE_TYPES,
-  type NodeType,
-  type PipelineDefinition,
-  type PipelineInput,
-} from "../domain/definition.ts";
-import { assertJsonWithinLimits, BadInputError, NotFoundError } from "../domain/errors.ts";
+  AppError,
+  assertJsonWithinLimits,
+  BadInputError,
+  NotFoundError,
+} from "../domain/errors.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records.ts";
 import { isTerminalRunStatus } from "../domain/status.ts";
-import { validationFailureMessage } from "../domain/validation.ts";
+import { type ValidationError, validationFailureMessage } from "../domain/validation.ts";
 import { type NewRun, type Store, StoreError } from "../store/types.ts";
-import { BreakerGuard } from "./breaker.ts";
+import { assertHasBreaker, BreakerGuard } from "./breaker.ts";
 import type { EventBus } from "./bus.ts";
 import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
 import { AgentRegistry } from "./nodes/agents.ts";
-import {
-  conditionHandler,
-  delayHandler,
-  parallelHandler,
-  triggerHandler,
-} from "./nodes/builtin.ts";
+import { nodeHandlers } from "./nodes/builtin.ts";
 import type { NodeHandler } from "./nodes/types.ts";
 import { DEFAULT_LIMITS, type EngineOptions } from "./options.ts";
 import { RunOwnership } from "./ownership.ts";
 import { definitionFromInput, type InputLimits } from "./pipeline-input.ts";
+import { rerunStart } from "./rerun.ts";
 import { RunExecution } from "./run-execution.ts";
 import { refusedRunEvents } from "./run-recorder.ts";
 import { runEventStream } from "./stream.ts";
@@ -93,14 +89,7 @@ export class Engine {
     this.breakers = new BreakerGuard(options.store, options.now);
     this.actions = new ActionRegistry({ httpAllowlist: options.httpAllowlist ?? [] });
     this.agents = new AgentRegistry(options.agents ?? []);
-    this.#handlers = {
-      TRIGGER: triggerHandler,
-      PARALLEL: parallelHandler,
-      CONDITION: conditionHandler,
-      DELAY: delayHandler,
-      ACTION: this.actions.handler,
-      AGENT: this.agents.handler,
-    };
+    this.#handlers = nodeHandlers(this.actions, this.agents);
   }
 
   /** Runs this instance is executing now. */
@@ -157,11 +146,13 @@ export class Engine {
   }
 
   /** Starts executing a run this instance has just claimed. */
-  async #execute(run: RunRecord): Promise<void> {
+  /** @param fresh nothing of the run is stored yet but the run itself (a run just created) */
+  async #execute(run: RunRecord, fresh = false): Promise<void> {
     if (this.#active.has(run.id)) return;
     const outcome = this.#compileVersion(run.pipelineId, run.pipelineVersion, run.definition);
+    // A run taken over (it was under way elsewhere), or a re-run starting with reused nodes.
     const resume =
-      run.status === "RUNNING"
+      !fresh && (run.status === "RUNNING" || run.rerunOf !== null)
         ? {
             nodeRuns: (await this.store.getNodeRuns([run.id])).get(run.id) ?? [],
             lastSeq: await this.store.lastSeq(run.id),
@@ -214,46 +205,112 @@ export class Engine {
       triggerData,
       definition: pipeline.definition,
     };
-    if (!outcome.valid) {
-      const now = new Date();
-      const error = validationFailureMessage(outcome.errors);
-      return this.#createRun(
-        { ...base, status: "FAILED", error, startedAt: now, completedAt: now },
-        refusedRunEvents(base, error, now),
-      );
-    }
-    const queued: NewRun = {
+    if (!outcome.valid) return this.#refuse(base, outcome.errors);
+    return this.#start({
       ...base,
       status: "QUEUED",
       error: null,
       startedAt: null,
       completedAt: null,
+    });
+  }
+
+  /**
+   * Runs a finished run again: the same pipeline version and trigger data, linked by
+   * `rerunOf`. With `fromFailure` the nodes that completed (and all their upstream) are not
+   * executed again: their outputs are reused (see rerun.ts). Returns at once, like runPipeline.
+   * @throws {AppError} NOT_FOUND; RUN_STILL_ACTIVE while the source is queued or running
+   */
+  async rerunRun(runId: string, fromFailure = true): Promise<RunRecord> {
+    const source = await this.#getRun(runId);
+    if (!isTerminalRunStatus(source.status))
+      throw new AppError(
+        "RUN_STILL_ACTIVE",
+        `run "${runId}" is ${source.status}; it can be re-run once it has ended`,
+        { id: runId, status: source.status },
+      );
+    const base = {
+      pipelineId: source.pipelineId,
+      pipelineVersion: source.pipelineVersion,
+      triggerData: source.triggerData,
+      definition: source.definition,
+      rerunOf: source.id,
     };
+    const outcome = this.#compileVersion(
+      source.pipelineId,
+      source.pipelineVersion,
+      source.definition,
+    );
+    if (!outcome.valid) return this.#refuse(base, outcome.errors);
+    const stored = fromFailure
+      ? ((await this.store.getNodeRuns([source.id])).get(source.id) ?? [])
+      : [];
+    const { events, nodeRuns } = rerunStart(
+      source,
+      outcome.pipeline,
+      stored,
+      fromFailure,
+      this.#options.outputLimits,
+    );
+    return this.#start(
+      { ...base, status: "QUEUED", error: null, startedAt: null, completedAt: null },
+      events,
+      nodeRuns,
+    );
+  }
+
+  /** A FAILED run of a pipeline version that does not validate, with the seed's message. */
+  #refuse(
+    base: Omit<NewRun, "status" | "error" | "startedAt" | "completedAt">,
+    errors: readonly ValidationError[],
+  ): Promise<RunRecord> {
+    const now = new Date();
+    const error = validationFailureMessage(errors);
+    return this.#createRun(
+      { ...base, status: "FAILED", error, startedAt: now, completedAt: now },
+      refusedRunEvents(base, error, now),
+    );
+  }
+
+  /** Creates a queued run and starts it here if this instance has room. */
+  async #start(
+    queued: NewRun,
+    events: Parameters<Store["createRun"]>[1] = [],
+    nodeRuns: Parameters<Store["createRun"]>[2] = [],
+  ): Promise<RunRecord> {
     if (
       !this.#ownership.taking ||
       this.#active.size + this.#starting >= this.#ownership.maxActiveRuns
     ) {
       // No room here: tell the other instances, so that one with room takes it now.
-      const run = await this.#createRun(queued, []);
+      const run = await this.#createRun(queued, events, nodeRuns);
       this.bus.publishWork();
       return run;
     }
-    // Created under this instance's lease, so that no other instance's poll takes it first.
+    // Created RUNNING under this instance's lease: no other instance's poll takes it first,
+    // and a read right after this call sees what it returns.
     this.#starting++;
-    let run: RunRecord;
     try {
-      run = await this.#createRun({ ...queued, lease: this.#ownership.lease() }, []);
-      await this.#execute(run);
+      const run = await this.#createRun(
+        { ...queued, status: "RUNNING", startedAt: new Date(), lease: this.#ownership.lease() },
+        events,
+        nodeRuns,
+      );
+      await this.#execute(run, events.length === 0 && nodeRuns.length === 0);
+      return run;
     } finally {
       this.#starting--;
     }
-    return { ...run, status: "RUNNING", startedAt: new Date() };
   }
 
   /** The store's createRun, with a pipeline deleted meanwhile reported as NOT_FOUND. */
-  async #createRun(run: NewRun, events: Parameters<Store["createRun"]>[1]): Promise<RunRecord> {
+  async #createRun(
+    run: NewRun,
+    events: Parameters<Store["createRun"]>[1],
+    nodeRuns: Parameters<Store["createRun"]>[2] = [],
+  ): Promise<RunRecord> {
     try {
-      return await this.store.createRun(run, events);
+      return await this.store.createRun(run, events, nodeRuns);
     } catch (error) {
       if (error instanceof StoreError && error.code === "NOT_FOUND")
         throw new NotFoundError("pipeline", run.pipelineId);
@@ -284,25 +341,7 @@ export class Engine {
       return this.#getRun(runId);
     }
     this.bus.publishCancel(runId);
-    return this.#waitForEnd(runId, REMOTE_CANCEL_WAIT_MS);
-  }
-
-  async #waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord> {
-    const ended = new Promise<void>((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const unsubscribe = this.bus.onRunEvent(runId, (event) => {
-        if (event.type.startsWith("RUN_") && event.type !== "RUN_STARTED") done();
-      });
-      function done() {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve();
-      }
-    });
-    // The end may have been written between the read above and the subscription.
-    const current = await this.#getRun(runId);
-    if (isTerminalRunStatus(current.status)) return current;
-    await ended;
+    await this.#ownership.untilEnded(runId, REMOTE_CANCEL_WAIT_MS);
     return this.#getRun(runId);
   }
 
@@ -316,17 +355,7 @@ export class Engine {
   async resetBreaker(pipelineId: string, nodeId: string): Promise<BreakerRecord> {
     const [pipeline] = await this.store.getPipelines([pipelineId]);
     if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
-    const node = pipeline.definition.nodes.find((n) => n.id === nodeId);
-    if (!node)
-      throw new BadInputError(`pipeline "${pipelineId}" has no node "${nodeId}"`, {
-        pipelineId,
-        nodeId,
-      });
-    if (!BREAKER_NODE_TYPES.has(node.type)) {
-      throw new BadInputError(
-        `node "${nodeId}" is a ${node.type}; only ACTION and AGENT nodes have breakers`,
-      );
-    }
+    assertHasBreaker(pipeline, nodeId);
     return this.breakers.reset(pipelineId, nodeId);
   }
 

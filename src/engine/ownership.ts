@@ -16,6 +16,7 @@
  */
 import type { Logger } from "pino";
 import type { RunRecord } from "../domain/records.ts";
+import { isTerminalRunStatus, TERMINAL_EVENT_TYPES } from "../domain/status.ts";
 import type { LeaseArgs, Store } from "../store/types.ts";
 import type { EventBus } from "./bus.ts";
 
@@ -134,6 +135,31 @@ export class RunOwnership {
     for (const id of ids) if (!held.has(id)) this.#runs.lost(id);
     // Without Redis a cancel made on another instance arrives only through the database.
     for (const id of await store.cancelRequested(ids)) this.#runs.cancel(id);
+  }
+
+  /**
+   * Resolves once the run has ended (its terminal event is stored), or after `timeoutMs`: the
+   * wait for another instance to carry out a cancel.
+   */
+  async untilEnded(runId: string, timeoutMs: number): Promise<void> {
+    const { bus, store } = this.#options;
+    let stop = () => {};
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const unsubscribe = bus.onRunEvent(runId, (event) => {
+        if (TERMINAL_EVENT_TYPES.has(event.type)) done();
+      });
+      function done() {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      }
+      stop = done;
+    });
+    // The end may have been written before the subscription.
+    const [run] = await store.getRuns([runId]);
+    if (!run || isTerminalRunStatus(run.status)) stop();
+    await ended;
   }
 
   /** Takes no more runs; leases are still renewed until stop(). */

@@ -122,7 +122,7 @@ export class RunExecution {
     const timeoutMs = this.#pipeline.definition.timeoutSeconds * 1000;
     // A resumed run keeps its deadline: a hand-over does not buy it more time.
     const deadlineAt = this.run.deadlineAt ?? new Date(now.getTime() + timeoutMs);
-    if (this.#record.seq === 0 || this.run.status === "QUEUED") {
+    if (this.#record.seq === 0 || this.run.status === "QUEUED" || this.run.deadlineAt === null) {
       if (this.#record.seq === 0) this.#record.runStarted(this.run);
       this.#record.patchRun({ status: "RUNNING", startedAt: this.#startedAt, deadlineAt });
     }

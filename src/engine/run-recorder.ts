@@ -13,6 +13,7 @@ import type { StoredOutput } from "../domain/shared-output.ts";
 import type { RunEventType } from "../domain/status.ts";
 import type { NodeRunWrite, RunPatch } from "../store/types.ts";
 import { errorMessage, NodeError, PermanentError } from "./errors.ts";
+import type { ReusedNode } from "./rerun.ts";
 import { type OutputLimits, RunOutputs } from "./run-outputs.ts";
 import type { RunWriter } from "./writer.ts";
 
@@ -127,6 +128,7 @@ export class RunRecorder {
           error: null,
           startedAt: null,
           completedAt: null,
+          reusedFrom: null,
         },
         output: undefined,
       };
@@ -247,6 +249,39 @@ function startedData(
     pipelineVersion: run.pipelineVersion,
     nodeCount: run.definition.nodes.length,
   };
+}
+
+/**
+ * The first events of a re-run, stored with the run itself: RUN_STARTED naming its source,
+ * then one NODE_COMPLETED (no NODE_STARTED, attempt null) per node it reuses.
+ */
+export function rerunStartEvents(
+  run: Pick<RunRecord, "pipelineId" | "pipelineVersion" | "definition">,
+  source: { readonly id: string; readonly fromFailure: boolean },
+  reused: readonly ReusedNode[],
+  at: Date,
+): Omit<TypedRunEvent<"RUN_STARTED" | "NODE_COMPLETED">, "runId">[] {
+  const base = { attempt: null, at };
+  return [
+    {
+      ...base,
+      seq: 1,
+      nodeId: null,
+      type: "RUN_STARTED",
+      data: {
+        ...startedData(run),
+        rerunOf: source.id,
+        fromFailure: source.fromFailure,
+        reused: reused.map((node) => node.nodeId),
+      },
+    },
+    ...reused.map(({ nodeId, record, stored, inEvent }, i) => {
+      const data: RunEventData["NODE_COMPLETED"] = inEvent
+        ? { output: record.output!, reusedFrom: source.id }
+        : { outputBytes: stored.expandedBytes, truncated: true, reusedFrom: source.id };
+      return { ...base, seq: 2 + i, nodeId, type: "NODE_COMPLETED" as const, data };
+    }),
+  ];
 }
 
 /**

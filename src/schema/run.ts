@@ -50,6 +50,12 @@ const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
     type: t.field({ type: NodeTypeEnum, resolve: (n) => n.node.type }),
     name: t.string({ nullable: true, resolve: (n) => n.node.name ?? null }),
     status: t.field({ type: NodeRunStatusEnum, resolve: (n) => n.record?.status ?? n.unstarted }),
+    reusedFrom: t.id({
+      nullable: true,
+      description:
+        "The run whose output this node reused instead of running (a re-run from failure); its attempts are 0.",
+      resolve: (n) => n.record?.reusedFrom ?? null,
+    }),
     attempts: t.int({
       description: "Calls made, the first included.",
       resolve: (n) => n.record?.attempts ?? 0,
@@ -141,6 +147,15 @@ export const PipelineRunRef = builder.objectRef<RunRecord>("PipelineRun").implem
   }),
 });
 
+builder.objectField(PipelineRunRef, "rerunOf", (t) =>
+  t.field({
+    type: PipelineRunRef,
+    nullable: true,
+    description: "The run this one re-runs (rerunRun); null for a run started by runPipeline.",
+    resolve: (run, _args, ctx) => (run.rerunOf ? ctx.loaders.runs.load(run.rerunOf) : null),
+  }),
+);
+
 const PipelineRunConnection = builder.connectionObject({
   type: PipelineRunRef,
   name: "PipelineRunConnection",
@@ -202,6 +217,16 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), triggerData: t.arg({ type: "JSON" }) },
     resolve: (_root, { id, triggerData }, ctx) =>
       ctx.engine.runPipeline(id, (triggerData ?? null) as JsonValue),
+  }),
+  rerunRun: t.field({
+    type: PipelineRunRef,
+    description:
+      "Runs a finished run again: the same pipeline version and trigger data. With fromFailure (the default) the nodes that completed, and everything upstream of them, are not executed again: their outputs are reused (NodeRun.reusedFrom). Refused with RUN_STILL_ACTIVE while the run is queued or running. Returns at once, like runPipeline.",
+    args: {
+      id: t.arg.id({ required: true }),
+      fromFailure: t.arg.boolean({ defaultValue: true }),
+    },
+    resolve: (_root, { id, fromFailure }, ctx) => ctx.engine.rerunRun(id, fromFailure ?? true),
   }),
   cancelRun: t.field({
     type: PipelineRunRef,

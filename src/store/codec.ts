@@ -139,6 +139,7 @@ export function runFromRow(row: Row, definition?: PipelineDefinition): RunRecord
     ownerId: row.ownerId === null || row.ownerId === undefined ? null : String(row.ownerId),
     leaseExpiresAt: toDate(row.leaseExpiresAt),
     cancelRequested: Boolean(row.cancelRequested),
+    rerunOf: row.rerunOf === null || row.rerunOf === undefined ? null : String(row.rerunOf),
   };
 }
 
@@ -180,6 +181,8 @@ export function nodeRunsFromRows(rows: readonly Row[]): NodeRunRecord[] {
       error: row.error === null || row.error === undefined ? null : String(row.error),
       startedAt: toDate(row.startedAt),
       completedAt: toDate(row.completedAt),
+      reusedFrom:
+        row.reusedFrom === null || row.reusedFrom === undefined ? null : String(row.reusedFrom),
     };
   });
 }

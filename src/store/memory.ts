@@ -19,6 +19,7 @@ import type {
   DeleteOutcome,
   LeaseArgs,
   NewRun,
+  NodeRunWrite,
   Page,
   PageArgs,
   RunFilter,
@@ -106,13 +107,14 @@ export class MemoryStore implements Store {
   async createRun(
     run: NewRun,
     events: readonly Omit<RunEventRecord, "runId">[],
+    nodeRuns: readonly Omit<NodeRunWrite, "runId">[] = [],
   ): Promise<RunRecord> {
     const pipeline = this.#pipelines.get(run.pipelineId);
     if (!pipeline) throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
     // As the databases' (runId, seq) key would.
     if (new Set(events.map((e) => e.seq)).size !== events.length)
       throw new Error("duplicate event seq");
-    const { lease, ...fields } = run;
+    const { lease, rerunOf, ...fields } = run;
     const record: Mutable<RunRecord> = {
       ...clone(fields),
       id: newId(),
@@ -121,13 +123,17 @@ export class MemoryStore implements Store {
       ownerId: lease?.ownerId ?? null,
       leaseExpiresAt: lease?.leaseUntil ?? null,
       cancelRequested: false,
+      rerunOf: rerunOf ?? null,
     };
     this.#runs.set(record.id, record);
     this.#events.set(
       record.id,
       events.map((e) => ({ ...clone(e), runId: record.id })),
     );
-    this.#nodeRuns.set(record.id, new Map());
+    this.#nodeRuns.set(
+      record.id,
+      new Map(nodeRuns.map((n) => [n.nodeId, nodeRunColumns(clone({ ...n, runId: record.id }))])),
+    );
     pipeline.runCount++;
     const counter = counterOf(run.status);
     if (counter) pipeline[counter]++;

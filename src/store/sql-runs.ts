@@ -39,6 +39,7 @@ const RUN_COLUMNS = [
   "ownerId",
   "leaseExpiresAt",
   "cancelRequested",
+  "rerunOf",
 ]
   .map((column) => `"${column}"`)
   .join(", ");
@@ -62,8 +63,9 @@ const NODE_RUN_COLUMNS: readonly SqlColumn[] = [
   { name: "error", pgType: "text" },
   { name: "startedAt", pgType: "timestamptz" },
   { name: "completedAt", pgType: "timestamptz" },
+  { name: "reusedFrom", pgType: "text" },
 ];
-const NODE_RUN_UPSERT = `ON CONFLICT ("runId", "nodeId") DO UPDATE SET "status" = excluded."status", "attempts" = excluded."attempts", "output" = excluded."output", "outputRefs" = excluded."outputRefs", "error" = excluded."error", "startedAt" = excluded."startedAt", "completedAt" = excluded."completedAt"`;
+const NODE_RUN_UPSERT = `ON CONFLICT ("runId", "nodeId") DO UPDATE SET "status" = excluded."status", "attempts" = excluded."attempts", "output" = excluded."output", "outputRefs" = excluded."outputRefs", "error" = excluded."error", "startedAt" = excluded."startedAt", "completedAt" = excluded."completedAt", "reusedFrom" = excluded."reusedFrom"`;
 
 const eventRow = (e: RunEventRecord): SqlValue[] => [
   e.runId,
@@ -87,6 +89,7 @@ const nodeRunRow = (write: NodeRunWrite): SqlValue[] => {
     n.error,
     n.startedAt,
     n.completedAt,
+    n.reusedFrom,
   ];
 };
 /** The run aggregate on the SQL layer; the full store (sql-store.ts) extends it. */
@@ -94,6 +97,7 @@ export abstract class SqlRuns extends SqlLeases {
   async createRun(
     run: NewRun,
     events: readonly Omit<RunEventRecord, "runId">[],
+    nodeRuns: readonly Omit<NodeRunWrite, "runId">[] = [],
   ): Promise<RunRecord> {
     const id = newId();
     const now = new Date();
@@ -109,7 +113,7 @@ export abstract class SqlRuns extends SqlLeases {
       if (counted === 0)
         throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
       await tx.execute(
-        `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested", "ownerId", "leaseExpiresAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested", "ownerId", "leaseExpiresAt", "rerunOf") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           id,
           run.pipelineId,
@@ -124,12 +128,18 @@ export abstract class SqlRuns extends SqlLeases {
           false,
           run.lease?.ownerId ?? null,
           run.lease?.leaseUntil ?? null,
+          run.rerunOf ?? null,
         ],
       );
       await tx.insertMany(
         "RunEvent",
         EVENT_COLUMNS,
         events.map((e) => eventRow({ ...e, runId: id })),
+      );
+      await tx.insertMany(
+        "NodeRun",
+        NODE_RUN_COLUMNS,
+        nodeRuns.map((n) => nodeRunRow({ ...n, runId: id })),
       );
     });
     const [created] = await this.getRuns([id]);

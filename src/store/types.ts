@@ -80,6 +80,8 @@ export interface NewRun {
   readonly completedAt: Date | null;
   /** Created already held by this lease: no other instance's poll can take it first. */
   readonly lease?: LeaseArgs;
+  /** The run this one re-runs. */
+  readonly rerunOf?: string | null;
 }
 
 /** A lease request: who takes the run and until when. */
@@ -105,8 +107,15 @@ export interface Store {
   getPipelines(ids: readonly string[]): Promise<(PipelineRecord | null)[]>;
   listPipelines(page: PageArgs): Promise<Page<PipelineRecord>>;
 
-  /** Creates a run and adds it to its pipeline's counters, with its first events, atomically. */
-  createRun(run: NewRun, events: readonly Omit<RunEventRecord, "runId">[]): Promise<RunRecord>;
+  /**
+   * Creates a run and adds it to its pipeline's counters, with its first events and node runs
+   * (those a re-run reuses), atomically.
+   */
+  createRun(
+    run: NewRun,
+    events: readonly Omit<RunEventRecord, "runId">[],
+    nodeRuns?: readonly Omit<NodeRunWrite, "runId">[],
+  ): Promise<RunRecord>;
   getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]>;
   listRuns(filter: RunFilter): Promise<Page<RunRecord>>;
   /** The newest `first` runs of each pipeline, in one query. */

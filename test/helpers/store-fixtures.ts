@@ -133,6 +133,7 @@ export const nodeRun = (
   error: null,
   startedAt: at(1),
   completedAt: at(2),
+  reusedFrom: null,
   ...fields,
   output: storedOutput(output),
 });

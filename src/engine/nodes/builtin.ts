@@ -1,4 +1,5 @@
 /** TRIGGER, PARALLEL, CONDITION and DELAY: the node types that need nothing outside. */
+import type { NodeType } from "../../domain/definition.ts";
 import { sleep } from "../errors.ts";
 import { type NodeHandler, soleInput } from "./types.ts";
 
@@ -33,3 +34,18 @@ export const delayHandler: NodeHandler = async (context) => {
   await sleep(Number(context.node.config.seconds) * 1000, context.signal);
   return parallelHandler(context);
 };
+
+/** Every node type's handler: the built-in ones, and the registries' for ACTION and AGENT. */
+export function nodeHandlers(
+  actions: { readonly handler: NodeHandler },
+  agents: { readonly handler: NodeHandler },
+): Record<NodeType, NodeHandler> {
+  return {
+    TRIGGER: triggerHandler,
+    PARALLEL: parallelHandler,
+    CONDITION: conditionHandler,
+    DELAY: delayHandler,
+    ACTION: actions.handler,
+    AGENT: agents.handler,
+  };
+}
