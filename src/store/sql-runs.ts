@@ -20,30 +20,11 @@ import { newId } from "./ids.ts";
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
 import { SqlLeases } from "./sql-leases.ts";
+import { latestRunsQuery, listRunsQuery, RUN_COLUMNS } from "./sql-run-queries.ts";
 import type { CommitOutcome, NewRun, NodeRunWrite, Page, RunFilter, WriteBatch } from "./types.ts";
 import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
-/** Every column of a run but its definition. */
-const RUN_COLUMNS = [
-  "id",
-  "pipelineId",
-  "pipelineVersion",
-  "status",
-  "triggerData",
-  "error",
-  "createdAt",
-  "startedAt",
-  "completedAt",
-  "deadlineAt",
-  "ownerId",
-  "leaseExpiresAt",
-  "cancelRequested",
-  "rerunOf",
-]
-  .map((column) => `"${column}"`)
-  .join(", ");
-
 const EVENT_COLUMNS: readonly SqlColumn[] = [
   { name: "runId", pgType: "text" },
   { name: "seq", pgType: "int4" },
@@ -184,27 +165,10 @@ export abstract class SqlRuns extends SqlLeases {
     );
   }
 
-  async listRuns({ first, after, pipelineId, statuses }: RunFilter): Promise<Page<RunRecord>> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    if (pipelineId) {
-      where.push(`"pipelineId" = ?`);
-      params.push(pipelineId);
-    }
-    if (statuses && statuses.length > 0) {
-      const [condition, param] = this.inList(`"status"`, statuses);
-      where.push(condition);
-      params.push(param);
-    }
-    if (after) {
-      where.push(`"id" < ?`);
-      params.push(after);
-    }
-    const rows = await this.sql.query(
-      `SELECT ${RUN_COLUMNS} FROM "PipelineRun" ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY "id" DESC LIMIT ?`,
-      [...params, first + 1],
-    );
-    return page(await this.#runsWithoutDefinitions(rows), first);
+  async listRuns(filter: RunFilter): Promise<Page<RunRecord>> {
+    const { text, params } = listRunsQuery(this.sql.dialect, filter);
+    const rows = await this.sql.query(text, params);
+    return page(await this.#runsWithoutDefinitions(rows), filter.first);
   }
 
   async latestRuns(
@@ -213,11 +177,8 @@ export abstract class SqlRuns extends SqlLeases {
   ): Promise<Map<string, Page<RunRecord>>> {
     const result = new Map<string, Page<RunRecord>>();
     if (pipelineIds.length === 0) return result;
-    const [condition, param] = this.inList(`"pipelineId"`, pipelineIds);
-    const rows = await this.sql.query(
-      `SELECT * FROM (SELECT ${RUN_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY "pipelineId" ORDER BY "id" DESC) AS "rowNumber" FROM "PipelineRun" WHERE ${condition}) ranked WHERE "rowNumber" <= ? ORDER BY "pipelineId", "id" DESC`,
-      [param, first + 1],
-    );
+    const { text, params } = latestRunsQuery(this.sql.dialect, pipelineIds, first + 1);
+    const rows = await this.sql.query(text, params);
     const groups = groupBy(
       pipelineIds,
       await this.#runsWithoutDefinitions(rows),
