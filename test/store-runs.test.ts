@@ -44,6 +44,40 @@ describeStore("store", (store) => {
   });
 
   describe("runs", () => {
+    it("createRuns creates many runs in one go, NOT_FOUND for a missing pipeline only", async () => {
+      const [a, b] = [await createPipeline("a"), await createPipeline("b")];
+      const created = await store.createRuns([
+        { run: newRun(a), events: [event(1, "RUN_STARTED")] },
+        { run: newRun({ ...b, id: MISSING_ID }) },
+        { run: newRun(b, { status: "FAILED" }) },
+        { run: newRun(a, { status: "COMPLETED" }) },
+      ]);
+      expect(created.map((r) => (r instanceof Error ? r.message : r.pipelineId))).toEqual([
+        a.id,
+        `pipeline "${MISSING_ID}" does not exist`,
+        b.id,
+        a.id,
+      ]);
+      expect((created[1] as { code?: string }).code).toBe("NOT_FOUND");
+      const ids = created.filter((r) => !(r instanceof Error)).map((r) => (r as { id: string }).id);
+      expect(new Set(ids).size).toBe(3);
+      expect((await store.getRuns(ids)).map((r) => [r?.pipelineId, r?.status])).toEqual([
+        [a.id, "QUEUED"],
+        [b.id, "FAILED"],
+        [a.id, "COMPLETED"],
+      ]);
+      expect((await store.getEvents(ids[0]!, 0)).map((e) => e.type)).toEqual(["RUN_STARTED"]);
+      const counts = (await store.getPipelines([a.id, b.id])).map((p) => [
+        p?.runCount,
+        p?.successCount,
+        p?.errorCount,
+      ]);
+      expect(counts).toEqual([
+        [2, 1, 0],
+        [1, 0, 1],
+      ]);
+    });
+
     it("createRun stores a re-run's link and its first node runs with the run, atomically", async () => {
       const pipeline = await createPipeline();
       const source = await createRun(pipeline, { status: "FAILED" });

@@ -17,7 +17,7 @@ import type { JsonValue } from "../domain/json.ts";
 import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records.ts";
 import { isTerminalRunStatus } from "../domain/status.ts";
 import { type ValidationError, validationFailureMessage } from "../domain/validation.ts";
-import { type NewRun, type Store, StoreError } from "../store/types.ts";
+import type { NewRun, NewRunRequest, Store } from "../store/types.ts";
 import { assertHasBreaker, BreakerGuard } from "./breaker.ts";
 import type { EventBus } from "./bus.ts";
 import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
@@ -29,6 +29,7 @@ import { DEFAULT_LIMITS, type EngineOptions } from "./options.ts";
 import { RunOwnership } from "./ownership.ts";
 import { definitionFromInput, type InputLimits } from "./pipeline-input.ts";
 import { rerunStart } from "./rerun.ts";
+import { RunCreation } from "./run-creation.ts";
 import { RunExecution } from "./run-execution.ts";
 import { refusedRunEvents } from "./run-recorder.ts";
 import { runEventStream } from "./stream.ts";
@@ -50,6 +51,7 @@ export class Engine {
   readonly #handlers: Record<NodeType, NodeHandler>;
   readonly #active = new Map<string, RunExecution>();
   readonly #ownership: RunOwnership;
+  readonly #creation: RunCreation;
   readonly #options: EngineOptions;
   readonly #limits: InputLimits;
   /** Compiled pipeline versions (a version compiles the same while the actions stay the same). */
@@ -80,6 +82,7 @@ export class Engine {
         for (const id of runIds) this.#active.get(id)?.abandon(true);
       },
     });
+    this.#creation = new RunCreation(options.store);
     this.#ownership = new RunOwnership(options, {
       ids: () => [...this.#active.keys()],
       execute: (run) => this.#execute(run),
@@ -196,7 +199,7 @@ export class Engine {
    */
   async runPipeline(pipelineId: string, triggerData: JsonValue = null): Promise<RunRecord> {
     assertJsonWithinLimits(triggerData, this.#limits, "triggerData");
-    const [pipeline] = await this.store.getPipelines([pipelineId]);
+    const pipeline = await this.#creation.pipeline(pipelineId);
     if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
     const outcome = this.#compileVersion(pipelineId, pipeline.version, pipeline.definition);
     const base = {
@@ -275,8 +278,8 @@ export class Engine {
   /** Creates a queued run and starts it here if this instance has room. */
   async #start(
     queued: NewRun,
-    events: Parameters<Store["createRun"]>[1] = [],
-    nodeRuns: Parameters<Store["createRun"]>[2] = [],
+    events: NewRunRequest["events"] = [],
+    nodeRuns: NewRunRequest["nodeRuns"] = [],
   ): Promise<RunRecord> {
     if (
       !this.#ownership.taking ||
@@ -303,19 +306,12 @@ export class Engine {
     }
   }
 
-  /** The store's createRun, with a pipeline deleted meanwhile reported as NOT_FOUND. */
-  async #createRun(
+  #createRun(
     run: NewRun,
-    events: Parameters<Store["createRun"]>[1],
-    nodeRuns: Parameters<Store["createRun"]>[2] = [],
+    events: NewRunRequest["events"],
+    nodeRuns: NewRunRequest["nodeRuns"] = [],
   ): Promise<RunRecord> {
-    try {
-      return await this.store.createRun(run, events, nodeRuns);
-    } catch (error) {
-      if (error instanceof StoreError && error.code === "NOT_FOUND")
-        throw new NotFoundError("pipeline", run.pipelineId);
-      throw error;
-    }
+    return this.#creation.create({ run, events, nodeRuns });
   }
 
   /**

@@ -53,6 +53,8 @@ export class RunOwnership {
   #unsubscribe: (() => void)[] = [];
   #claiming = false;
   #taking = false;
+  /** Claims and heartbeats under way: stop() waits for them before the store is closed. */
+  readonly #tasks = new Set<Promise<unknown>>();
 
   constructor(options: OwnershipOptions, runs: OwnedRuns) {
     this.#options = options;
@@ -67,6 +69,13 @@ export class RunOwnership {
   /** True while new runs are taken (between start() and stopTaking()). */
   get taking(): boolean {
     return this.#taking;
+  }
+
+  #track<T>(task: Promise<T>): Promise<T> {
+    this.#tasks.add(task);
+    const untrack = () => this.#tasks.delete(task);
+    task.then(untrack, untrack);
+    return task;
   }
 
   /** A lease for this instance from `now`. */
@@ -89,7 +98,7 @@ export class RunOwnership {
     ];
     const every = (ms: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => {
-        task().catch((error: unknown) =>
+        this.#track(task()).catch((error: unknown) =>
           logger.error({ err: error }, "engine background task failed"),
         );
       }, ms);
@@ -103,7 +112,7 @@ export class RunOwnership {
 
   /** Looks for runs to take now rather than at the next poll. */
   claimSoon(): void {
-    this.#claim().catch((error: unknown) =>
+    this.#track(this.#claim()).catch((error: unknown) =>
       this.#options.logger.error({ err: error }, "could not claim runs"),
     );
   }
@@ -176,6 +185,7 @@ export class RunOwnership {
     this.stopTaking();
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    await Promise.allSettled([...this.#tasks]);
     if (unfinished.length === 0) return;
     await this.#options.store.releaseRuns(unfinished, this.#options.instanceId);
     this.#options.bus.publishWork();

@@ -19,6 +19,7 @@ import type {
   DeleteOutcome,
   LeaseArgs,
   NewRun,
+  NewRunRequest,
   NodeRunWrite,
   Page,
   PageArgs,
@@ -102,6 +103,19 @@ export class MemoryStore implements Store {
   async listPipelines(args: PageArgs): Promise<Page<PipelineRecord>> {
     this.stats.queries++;
     return page([...this.#pipelines.values()].map(clone), args, (p) => p.id);
+  }
+
+  async createRuns(requests: readonly NewRunRequest[]): Promise<(RunRecord | StoreError)[]> {
+    const created: (RunRecord | StoreError)[] = [];
+    for (const { run, events = [], nodeRuns = [] } of requests) {
+      try {
+        created.push(await this.createRun(run, events, nodeRuns));
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        created.push(error);
+      }
+    }
+    return created;
   }
 
   async createRun(

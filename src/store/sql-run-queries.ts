@@ -49,7 +49,7 @@ const list = (dialect: Dialect, values: readonly string[]): [string, SqlValue] =
     : ["json_each(?)", JSON.stringify(values)];
 
 /** Runs newest first, optionally of one pipeline and in some statuses; `first + 1` rows. */
-export function listRunsQuery(dialect: Dialect, filter: RunFilter): SqlQuery {
+export function listRunsQuery(_dialect: Dialect, filter: RunFilter): SqlQuery {
   const { first, after, pipelineId } = filter;
   const statuses = [...new Set(filter.statuses ?? [])];
   const where = (status?: string): [string, SqlValue[]] => {

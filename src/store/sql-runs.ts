@@ -14,14 +14,21 @@ import {
   nodeRunsFromRows,
   peekDefinition,
   runFromRow,
-  stringifyJson,
 } from "./codec.ts";
-import { newId } from "./ids.ts";
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
 import { SqlLeases } from "./sql-leases.ts";
+import { insertRuns } from "./sql-run-create.ts";
 import { latestRunsQuery, listRunsQuery, RUN_COLUMNS } from "./sql-run-queries.ts";
-import type { CommitOutcome, NewRun, NodeRunWrite, Page, RunFilter, WriteBatch } from "./types.ts";
+import type {
+  CommitOutcome,
+  NewRun,
+  NewRunRequest,
+  NodeRunWrite,
+  Page,
+  RunFilter,
+  WriteBatch,
+} from "./types.ts";
 import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
@@ -80,51 +87,31 @@ export abstract class SqlRuns extends SqlLeases {
     events: readonly Omit<RunEventRecord, "runId">[],
     nodeRuns: readonly Omit<NodeRunWrite, "runId">[] = [],
   ): Promise<RunRecord> {
-    const id = newId();
-    const now = new Date();
-    const counter = counterOf(run.status);
-    await this.sql.transaction(async (tx) => {
-      // The counters first: the update takes the pipeline's row lock (concurrent runs of one
-      // pipeline queue up behind it instead of deadlocking), and finding no row means the
-      // pipeline was deleted since the caller read it: a clean NOT_FOUND, no foreign-key error.
-      const counted = await tx.execute(
-        `UPDATE "Pipeline" SET "runCount" = "runCount" + 1, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
-        [counter === "successCount" ? 1 : 0, counter === "errorCount" ? 1 : 0, run.pipelineId],
-      );
-      if (counted === 0)
-        throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
-      await tx.execute(
-        `INSERT INTO "PipelineRun" ("id", "pipelineId", "pipelineVersion", "status", "triggerData", "error", "definition", "createdAt", "startedAt", "completedAt", "cancelRequested", "ownerId", "leaseExpiresAt", "rerunOf") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          id,
-          run.pipelineId,
-          run.pipelineVersion,
-          run.status,
-          stringifyJson(run.triggerData),
-          run.error,
-          JSON.stringify(run.definition),
-          now,
-          run.startedAt,
-          run.completedAt,
-          false,
-          run.lease?.ownerId ?? null,
-          run.lease?.leaseUntil ?? null,
-          run.rerunOf ?? null,
-        ],
-      );
+    const [created] = await this.createRuns([{ run, events, nodeRuns }]);
+    if (created instanceof StoreError) throw created;
+    return created!;
+  }
+
+  async createRuns(requests: readonly NewRunRequest[]): Promise<(RunRecord | StoreError)[]> {
+    if (requests.length === 0) return [];
+    return this.sql.transaction(async (tx) => {
+      const { records, inserted } = await insertRuns(tx, requests);
       await tx.insertMany(
         "RunEvent",
         EVENT_COLUMNS,
-        events.map((e) => eventRow({ ...e, runId: id })),
+        inserted.flatMap(({ id, request }) =>
+          (request.events ?? []).map((e) => eventRow({ ...e, runId: id })),
+        ),
       );
       await tx.insertMany(
         "NodeRun",
         NODE_RUN_COLUMNS,
-        nodeRuns.map((n) => nodeRunRow({ ...n, runId: id })),
+        inserted.flatMap(({ id, request }) =>
+          (request.nodeRuns ?? []).map((n) => nodeRunRow({ ...n, runId: id })),
+        ),
       );
+      return records;
     });
-    const [created] = await this.getRuns([id]);
-    return created!;
   }
 
   async getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]> {

@@ -84,6 +84,13 @@ export interface NewRun {
   readonly rerunOf?: string | null;
 }
 
+/** One run to create, with its first events and node runs. */
+export interface NewRunRequest {
+  readonly run: NewRun;
+  readonly events?: readonly Omit<RunEventRecord, "runId">[];
+  readonly nodeRuns?: readonly Omit<NodeRunWrite, "runId">[];
+}
+
 /** A lease request: who takes the run and until when. */
 export interface LeaseArgs {
   readonly ownerId: string;
@@ -116,6 +123,11 @@ export interface Store {
     events: readonly Omit<RunEventRecord, "runId">[],
     nodeRuns?: readonly Omit<NodeRunWrite, "runId">[],
   ): Promise<RunRecord>;
+  /**
+   * createRun for several runs in one transaction (runs started at the same moment share it).
+   * Each answer is the run, or a NOT_FOUND StoreError when its pipeline does not exist.
+   */
+  createRuns(requests: readonly NewRunRequest[]): Promise<(RunRecord | StoreError)[]>;
   getRuns(ids: readonly string[]): Promise<(RunRecord | null)[]>;
   listRuns(filter: RunFilter): Promise<Page<RunRecord>>;
   /** The newest `first` runs of each pipeline, in one query. */

@@ -1,0 +1,117 @@
+/**
+ * Creating runs: many in one transaction when they are started at the same moment (2,000
+ * one-node runs cost one transaction, not 2,000). The pipelines' counters are moved first,
+ * one statement per pipeline in id order: the update takes each pipeline's row lock, so runs
+ * of one pipeline created concurrently queue behind it instead of deadlocking, and a pipeline
+ * found missing (deleted since the caller read it) gives its runs a clean NOT_FOUND.
+ */
+import type { PipelineDefinition } from "../domain/definition.ts";
+import type { RunRecord } from "../domain/records.ts";
+import { counterOf } from "../domain/status.ts";
+import { stringifyJson } from "./codec.ts";
+import { newId } from "./ids.ts";
+import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
+import { type NewRunRequest, StoreError } from "./types.ts";
+
+const RUN_INSERT_COLUMNS: readonly SqlColumn[] = [
+  { name: "id", pgType: "text" },
+  { name: "pipelineId", pgType: "text" },
+  { name: "pipelineVersion", pgType: "int4" },
+  { name: "status", pgType: "text" },
+  { name: "triggerData", pgType: "text" },
+  { name: "error", pgType: "text" },
+  { name: "definition", pgType: "text" },
+  { name: "createdAt", pgType: "timestamptz" },
+  { name: "startedAt", pgType: "timestamptz" },
+  { name: "completedAt", pgType: "timestamptz" },
+  { name: "cancelRequested", pgType: "bool" },
+  { name: "ownerId", pgType: "text" },
+  { name: "leaseExpiresAt", pgType: "timestamptz" },
+  { name: "rerunOf", pgType: "text" },
+];
+
+/** A definition's JSON, made once for all the runs of a version created together. */
+const definitionTexts = new WeakMap<PipelineDefinition, string>();
+function definitionText(definition: PipelineDefinition): string {
+  let text = definitionTexts.get(definition);
+  if (text === undefined) definitionTexts.set(definition, (text = JSON.stringify(definition)));
+  return text;
+}
+
+export interface CreatedRuns {
+  /** In the order of the requests: the run, or NOT_FOUND. */
+  readonly records: (RunRecord | StoreError)[];
+  /** The requests whose runs were inserted, with their ids, for their events and node runs. */
+  readonly inserted: readonly { readonly id: string; readonly request: NewRunRequest }[];
+}
+
+/** Moves the counters and inserts the runs, inside the caller's transaction. */
+export async function insertRuns(
+  tx: SqlExecutor,
+  requests: readonly NewRunRequest[],
+): Promise<CreatedRuns> {
+  const now = new Date();
+  const counts = new Map<string, { runs: number; successes: number; errors: number }>();
+  for (const { run } of requests) {
+    const count = counts.get(run.pipelineId) ?? { runs: 0, successes: 0, errors: 0 };
+    const counter = counterOf(run.status);
+    count.runs++;
+    if (counter === "successCount") count.successes++;
+    if (counter === "errorCount") count.errors++;
+    counts.set(run.pipelineId, count);
+  }
+  const existing = new Set<string>();
+  for (const [pipelineId, { runs, successes, errors }] of [...counts].sort(([a], [b]) =>
+    a < b ? -1 : 1,
+  )) {
+    const counted = await tx.execute(
+      `UPDATE "Pipeline" SET "runCount" = "runCount" + ?, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`,
+      [runs, successes, errors, pipelineId],
+    );
+    if (counted > 0) existing.add(pipelineId);
+  }
+  const inserted: { id: string; request: NewRunRequest }[] = [];
+  const rows: SqlValue[][] = [];
+  const records = requests.map((request): RunRecord | StoreError => {
+    const { run } = request;
+    if (!existing.has(run.pipelineId))
+      return new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
+    const record: RunRecord = {
+      id: newId(now.getTime()),
+      pipelineId: run.pipelineId,
+      pipelineVersion: run.pipelineVersion,
+      status: run.status,
+      triggerData: structuredClone(run.triggerData),
+      error: run.error,
+      definition: run.definition,
+      createdAt: now,
+      startedAt: run.startedAt,
+      completedAt: run.completedAt,
+      deadlineAt: null,
+      ownerId: run.lease?.ownerId ?? null,
+      leaseExpiresAt: run.lease?.leaseUntil ?? null,
+      cancelRequested: false,
+      rerunOf: run.rerunOf ?? null,
+    };
+    inserted.push({ id: record.id, request });
+    rows.push([
+      record.id,
+      record.pipelineId,
+      record.pipelineVersion,
+      record.status,
+      stringifyJson(run.triggerData),
+      record.error,
+      definitionText(run.definition),
+      now,
+      record.startedAt,
+      record.completedAt,
+      false,
+      record.ownerId,
+      record.leaseExpiresAt,
+      record.rerunOf,
+    ]);
+    return record;
+  });
+  await tx.insertMany("PipelineRun", RUN_INSERT_COLUMNS, rows);
+  return { records, inserted };
+}
