@@ -1,5 +1,8 @@
 /** Entry point: `npm start`. */
+// First: stops an old Node.js with one line before any native addon is loaded.
+import "./node-version.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { explainListenError, preflight } from "./preflight.ts";
 import { buildApp } from "./server/app.ts";
 import { createServices } from "./services.ts";
 
@@ -14,10 +17,13 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  await preflight(config);
   const services = await createServices(config);
   const app = buildApp(config, services);
   const { logger } = services;
-  const { url } = await app.start();
+  const { url } = await app.start().catch((error: unknown) => {
+    throw explainListenError(error, config.host, config.port) ?? error;
+  });
   logger.info(
     { url, database: config.databaseProvider, redis: Boolean(config.redisUrl) },
     `GraphQL API and GraphiQL at ${url}`,

@@ -102,11 +102,16 @@ export function buildApp(config: Config, services: AppServices): App {
     void yoga.requestListener(req, res);
   };
   const server: Server = createServer(handle);
+  // noServer: with `server`, ws re-emits the HTTP server's errors (a port in use) on the
+  // WebSocket server, where graphql-ws prints them as a stack before start() can report them.
   const wss = new WebSocketServer({
-    server,
+    noServer: true,
     path: GRAPHQL_PATH,
     maxPayload: config.limits.maxRequestBytes,
   });
+  server.on("upgrade", (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)),
+  );
   const wsServer = useServer(
     {
       // The enveloped execute/subscribe travel in rootValue (set in onSubscribe below).
@@ -147,7 +152,7 @@ export function buildApp(config: Config, services: AppServices): App {
     services,
     yoga,
     async start(port = config.port, host = config.host) {
-      engine.start();
+      // Listen first: a port that cannot be bound stops the start before any run is taken.
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
@@ -155,6 +160,7 @@ export function buildApp(config: Config, services: AppServices): App {
           resolve();
         });
       });
+      engine.start();
       const bound = (server.address() as AddressInfo).port;
       const shownHost = host.includes(":") ? `[${host}]` : host;
       return { port: bound, url: `http://${shownHost}:${bound}${GRAPHQL_PATH}` };

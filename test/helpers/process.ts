@@ -105,3 +105,45 @@ export async function request<T = Record<string, unknown>>(
   if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join("; "));
   return body.data as T;
 }
+
+export interface Finished {
+  readonly code: number | string;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a command to its end (killed after `timeoutMs`) with only the given environment plus
+ * PATH and HOME, and returns its exit code and output.
+ */
+export function runToExit(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { timeoutMs?: number; input?: string } = {},
+): Promise<Finished> {
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString("utf8");
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  child.stdin.end(options.input ?? "");
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
+  return new Promise((resolve) =>
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? "unknown", stdout, stderr });
+    }),
+  );
+}
+
+/** The repository's root, where package.json is. */
+export const repoRoot = root;
