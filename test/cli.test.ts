@@ -209,7 +209,7 @@ describe("run", () => {
         "  hello  COMPLETED",
         "",
       ]);
-      const [run] = await server.app.store.getRuns([runId]);
+      const [run] = await server.app.services.store.getRuns([runId]);
       expect(run?.triggerData).toEqual({ who: "ops" });
     });
   }
