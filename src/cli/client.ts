@@ -55,7 +55,13 @@ export interface Client {
 
 function unreachable(url: string, error: unknown): CliError {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  const why = cause?.code ?? cause?.message ?? (error as Error).message;
+  // graphql-ws rejects with the socket's CloseEvent, which has a code and no message.
+  const closed = error as { code?: number; reason?: string };
+  const why =
+    cause?.code ??
+    cause?.message ??
+    (error instanceof Error ? error.message : undefined) ??
+    `connection closed with code ${closed.code}${closed.reason ? `: ${closed.reason}` : ""}`;
   return new CliError(
     `cannot reach the server at ${url} (${why}): is it running? (npm start, or --url)`,
     "SERVER_UNREACHABLE",

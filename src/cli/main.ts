@@ -54,6 +54,23 @@ function parseData(raw: string | undefined): unknown {
   }
 }
 
+function parseCommandLine(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      url: { type: "string" },
+      key: { type: "string" },
+      data: { type: "string" },
+      follow: { type: "boolean", short: "f" },
+      transport: { type: "string" },
+      format: { type: "string" },
+      draft: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
 /**
  * Runs one command line; resolves with the exit code. `env` is read for the two defaults a
  * shell may set (PIPELINES_URL, PIPELINES_API_KEY): the CLI is a program of its own, not the
@@ -64,25 +81,10 @@ export async function main(
   env: Readonly<Record<string, string | undefined>>,
   io: Pick<CommandContext, "out" | "err"> & { readonly tty: boolean },
 ): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  const parse = () =>
-    parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        url: { type: "string" },
-        key: { type: "string" },
-        data: { type: "string" },
-        follow: { type: "boolean", short: "f" },
-        transport: { type: "string" },
-        format: { type: "string" },
-        draft: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
   try {
+    let parsed: ReturnType<typeof parseCommandLine>;
     try {
-      parsed = parse();
+      parsed = parseCommandLine(argv);
     } catch (error) {
       throw usage((error as Error).message);
     }
