@@ -6,13 +6,16 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { MemoryStore } from "../src/store/memory.ts";
 import { cli, runIdOf } from "./helpers/cli.ts";
 import { freePort, repoRoot, runToExit } from "./helpers/process.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
 import { type Stub, startStub } from "./helpers/stubs.ts";
+
+// Each test starts processes (a tsx start is a few seconds on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 180_000 });
 
 let server: TestServer;
 let stub: Stub;

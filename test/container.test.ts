@@ -19,10 +19,13 @@ import {
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createTestDatabase } from "./helpers/databases.ts";
 import { freePort, repoRoot, request, runToExit } from "./helpers/process.ts";
 import { serviceAvailable } from "./helpers/services.ts";
+
+// Each test starts processes (a tsx start is a few seconds on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 180_000 });
 
 interface Stage {
   readonly from: string;

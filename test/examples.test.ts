@@ -6,12 +6,15 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ExampleService, startExampleService } from "../examples/service.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { cli, runIdOf } from "./helpers/cli.ts";
 import { repoRoot, request } from "./helpers/process.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
+
+// Each test starts processes (a tsx start is a few seconds on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 180_000 });
 
 const EXAMPLES = path.join(repoRoot, "examples");
 let service: ExampleService;

@@ -10,12 +10,15 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type OperationDefinitionNode, parse } from "graphql";
 import { createClient } from "graphql-ws";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { type ExampleService, startExampleService } from "../examples/service.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 import { repoRoot } from "./helpers/process.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
+
+// Each test starts processes (a tsx start is a few seconds on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 180_000 });
 
 interface Step {
   readonly document: string;

@@ -9,9 +9,12 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { freePort, repoRoot, runToExit } from "./helpers/process.ts";
 import { POSTGRES_URL, serviceAvailable } from "./helpers/services.ts";
+
+// Each test starts processes (a tsx start is a few seconds on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 180_000 });
 
 const ENTRY = ["--import", "tsx", "src/index.ts"];
 
