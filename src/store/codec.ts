@@ -153,7 +153,10 @@ export function nodeRunsFromRows(rows: readonly Row[]): NodeRunRecord[] {
   for (const row of rows) {
     const runId = String(row.runId);
     let stored = byRun.get(runId);
-    if (!stored) byRun.set(runId, (stored = new Map()));
+    if (!stored) {
+      stored = new Map();
+      byRun.set(runId, stored);
+    }
     stored.set(String(row.nodeId), {
       json: row.output === null || row.output === undefined ? null : String(row.output),
       refs: parseRefs(row.outputRefs),
