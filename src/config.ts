@@ -42,6 +42,18 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** This process's identity in run leases. */
   readonly instanceId: string;
+  /** OpenTelemetry tracing; undefined (the default) leaves it off. */
+  readonly tracing: TracingConfig | undefined;
+}
+
+/** Where spans go, from the standard OTEL_* variables. */
+export interface TracingConfig {
+  /** `otlp`: OTLP over HTTP (JSON) to `endpoint`; `console`: one block per span on stdout. */
+  readonly exporter: "otlp" | "console";
+  /** The OTLP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
+  readonly endpoint: string;
+  /** @default "pipeline-server" */
+  readonly serviceName: string;
 }
 
 /** An agent reachable over an OpenAI-compatible chat-completions endpoint. */
@@ -123,6 +135,34 @@ function databaseFrom(env: Env, cwd: string): Pick<Config, "databaseUrl" | "data
   throw new ConfigError(
     `DATABASE_URL must start with "file:" (SQLite) or "postgresql://" (PostgreSQL), got "${raw}"`,
   );
+}
+
+/**
+ * Tracing is on when OTEL_TRACES_EXPORTER names an exporter, or when an OTLP endpoint is set
+ * (and OTEL_TRACES_EXPORTER is not `none`). Unlike the OpenTelemetry SDK's own default, an
+ * unconfigured server sends nothing anywhere.
+ */
+function tracingFrom(env: Env): TracingConfig | undefined {
+  const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() || undefined;
+  const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || undefined;
+  const baseEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim().replace(/\/+$/, "") || undefined;
+  if (exporter === "none") return undefined;
+  if (exporter !== undefined && exporter !== "otlp" && exporter !== "console") {
+    throw new ConfigError(
+      `OTEL_TRACES_EXPORTER must be otlp, console or none, got "${env.OTEL_TRACES_EXPORTER}"`,
+    );
+  }
+  if (!exporter && !tracesEndpoint && !baseEndpoint) return undefined;
+  const endpoint =
+    tracesEndpoint ??
+    (baseEndpoint ? `${baseEndpoint}/v1/traces` : "http://localhost:4318/v1/traces");
+  if (!/^https?:\/\//.test(endpoint))
+    throw new ConfigError(`the OTLP endpoint must be an http(s) URL, got "${endpoint}"`);
+  return {
+    exporter: exporter === "console" ? "console" : "otlp",
+    endpoint,
+    serviceName: env.OTEL_SERVICE_NAME?.trim() || "pipeline-server",
+  };
 }
 
 function agentsFrom(file: string | undefined, env: Env): AgentConfig[] {
@@ -244,5 +284,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000),
     instanceId:
       env.INSTANCE_ID?.trim() || `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    tracing: tracingFrom(env),
   };
 }

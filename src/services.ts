@@ -1,12 +1,19 @@
 /**
  * createServices(config): what the server runs on, opened in order and closed in reverse —
- * the logger, the store (migrated), the bus (Redis or in-process) and the engine. The HTTP
- * side (server/app.ts) receives them; tests pass their own store or bus.
+ * the logger, the store (migrated), the bus (Redis or in-process), tracing, the engine with
+ * its observers (metrics, tracing, run log lines). The HTTP side (server/app.ts) receives
+ * them; tests pass their own store, bus, logger or span processor.
  */
-import pino, { type Logger } from "pino";
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-node";
+import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { createMemoryBus, createRedisBus, type EventBus } from "./engine/bus.ts";
 import { Engine } from "./engine/engine.ts";
+import { combineHooks } from "./engine/hooks.ts";
+import { createLogger } from "./observability/logger.ts";
+import { createEngineMetrics, type EngineMetrics } from "./observability/metrics.ts";
+import { createRunLogHooks } from "./observability/run-log.ts";
+import { startTracing, type Tracing } from "./observability/tracing.ts";
 import { openStore } from "./store/index.ts";
 import type { Store } from "./store/types.ts";
 
@@ -15,6 +22,10 @@ export interface Services {
   readonly store: Store;
   readonly bus: EventBus;
   readonly engine: Engine;
+  /** The registry `/metrics` serves, and the engine observer filling it. */
+  readonly metrics: EngineMetrics;
+  /** Set when tracing is configured. */
+  readonly tracing: Tracing | undefined;
   /**
    * Stops the engine (running nodes get `graceMs` to finish, then their runs are handed
    * over), then closes the bus and the store.
@@ -27,6 +38,8 @@ export interface ServiceOverrides {
   readonly store?: Store;
   readonly bus?: EventBus;
   readonly logger?: Logger;
+  /** With tracing configured: where spans go instead of the configured exporter. */
+  readonly spanProcessor?: SpanProcessor;
 }
 
 /** Opens everything the configuration names. Nothing runs until `engine.start()`. */
@@ -34,8 +47,7 @@ export async function createServices(
   config: Config,
   overrides: ServiceOverrides = {},
 ): Promise<Services> {
-  const logger =
-    overrides.logger ?? pino({ level: config.logLevel, base: { instance: config.instanceId } });
+  const logger = overrides.logger ?? createLogger(config);
   const store =
     overrides.store ??
     (await openStore({
@@ -57,10 +69,20 @@ export async function createServices(
     await store.close();
     throw error;
   }
+  const tracing = config.tracing
+    ? startTracing(config.tracing, { spanProcessor: overrides.spanProcessor })
+    : undefined;
+  const metrics = createEngineMetrics({ store, logger });
+  const engineLogger = logger.child({ component: "engine" });
+  const hooks = combineHooks(engineLogger, [
+    metrics.hooks,
+    createRunLogHooks(engineLogger),
+    ...(tracing ? [tracing.hooks] : []),
+  ]);
   const engine = new Engine({
     store,
     bus,
-    logger: logger.child({ component: "engine" }),
+    logger: engineLogger,
     instanceId: config.instanceId,
     maxConcurrentNodes: config.maxConcurrentNodes,
     maxActiveRuns: config.maxActiveRuns,
@@ -69,18 +91,23 @@ export async function createServices(
     outputLimits: config.limits,
     httpAllowlist: config.httpActionAllowlist,
     agents: config.agents,
+    hooks,
   });
+  metrics.observe(engine);
   let closing: Promise<void> | undefined;
   return {
     logger,
     store,
     bus,
     engine,
+    metrics,
+    tracing,
     close(graceMs) {
       closing ??= (async () => {
         await engine.stop(graceMs);
         await bus.close();
         await store.close();
+        await tracing?.shutdown();
       })();
       return closing;
     },

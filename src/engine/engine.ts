@@ -69,9 +69,7 @@ export class Engine {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#queue = new PQueue({ concurrency: options.maxConcurrentNodes ?? 64 });
     this.#writer = new RunWriter({
-      store: options.store,
-      bus: options.bus,
-      logger: options.logger,
+      ...options,
       ownerId: options.instanceId,
       onRejected: (runIds) => {
         for (const id of runIds) this.#lost(id);
@@ -82,7 +80,7 @@ export class Engine {
         for (const id of runIds) this.#active.get(id)?.abandon(true);
       },
     });
-    this.#creation = new RunCreation(options.store);
+    this.#creation = new RunCreation(options.store, options.hooks);
     this.#ownership = new RunOwnership(options, {
       ids: () => [...this.#active.keys()],
       execute: (run) => this.#execute(run),
@@ -90,8 +88,8 @@ export class Engine {
       cancel: (runId) => this.#active.get(runId)?.cancel(),
     });
     this.breakers = new BreakerGuard(options.store, options.now);
-    this.actions = new ActionRegistry({ httpAllowlist: options.httpAllowlist ?? [] });
-    this.agents = new AgentRegistry(options.agents ?? []);
+    this.actions = new ActionRegistry(options);
+    this.agents = new AgentRegistry(options.agents ?? [], options.hooks);
     this.#handlers = nodeHandlers(this.actions, this.agents);
   }
 
@@ -169,6 +167,7 @@ export class Engine {
       logger: this.#logger,
       createRunQueue: (concurrency: number) => new PQueue({ concurrency }),
       outputLimits: this.#options.outputLimits,
+      hooks: this.#options.hooks,
     };
     const compiled: CompiledPipeline = outcome.valid
       ? outcome.pipeline

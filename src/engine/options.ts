@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import type { Store } from "../store/types.ts";
 import type { EventBus } from "./bus.ts";
+import type { EngineHooks } from "./hooks.ts";
 import type { AgentRegistry } from "./nodes/agents.ts";
 import type { InputLimits } from "./pipeline-input.ts";
 import type { OutputLimits } from "./run-outputs.ts";
@@ -27,6 +28,8 @@ export interface EngineOptions {
   readonly agents?: ConstructorParameters<typeof AgentRegistry>[0];
   /** The clock breakers read (tests move it instead of waiting). @default () => new Date() */
   readonly now?: () => Date;
+  /** Observers (metrics, tracing, logs); see hooks.ts. */
+  readonly hooks?: EngineHooks;
 }
 
 export const DEFAULT_LIMITS: InputLimits = {

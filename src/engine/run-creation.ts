@@ -7,6 +7,7 @@ import DataLoader from "dataloader";
 import { NotFoundError } from "../domain/errors.ts";
 import type { PipelineRecord, RunRecord } from "../domain/records.ts";
 import { type NewRunRequest, type Store, StoreError } from "../store/types.ts";
+import type { EngineHooks } from "./hooks.ts";
 
 /** Largest batch: bounds one statement's parameters and one transaction's length. */
 const MAX_BATCH = 1000;
@@ -14,8 +15,11 @@ const MAX_BATCH = 1000;
 export class RunCreation {
   readonly #pipelines: DataLoader<string, PipelineRecord | null>;
   readonly #runs: DataLoader<NewRunRequest, RunRecord>;
+  readonly #hooks: Pick<EngineHooks, "onEvent"> | undefined;
 
-  constructor(store: Store) {
+  /** @param hooks told of the events stored with each run (the writer tells of the others) */
+  constructor(store: Store, hooks?: Pick<EngineHooks, "onEvent">) {
+    this.#hooks = hooks;
     this.#pipelines = new DataLoader((ids) => store.getPipelines(ids), {
       cache: false,
       maxBatchSize: MAX_BATCH,
@@ -40,12 +44,15 @@ export class RunCreation {
    * @throws {NotFoundError} when its pipeline was deleted meanwhile
    */
   async create(request: NewRunRequest): Promise<RunRecord> {
+    let created: RunRecord;
     try {
-      return await this.#runs.load(request);
+      created = await this.#runs.load(request);
     } catch (error) {
       if (error instanceof StoreError && error.code === "NOT_FOUND")
         throw new NotFoundError("pipeline", request.run.pipelineId);
       throw error;
     }
+    for (const event of request.events) this.#hooks?.onEvent?.({ ...event, runId: created.id });
+    return created;
   }
 }

@@ -21,6 +21,7 @@ import type { BreakerGuard } from "./breaker.ts";
 import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage } from "./errors.ts";
 import { ancestorsOf } from "./graph.ts";
+import type { EngineHooks } from "./hooks.ts";
 import { runNode } from "./node-runner.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import type { OutputLimits } from "./run-outputs.ts";
@@ -43,6 +44,7 @@ export interface ExecutionServices {
   readonly logger: Logger;
   readonly createRunQueue: (concurrency: number) => PQueue;
   readonly outputLimits?: OutputLimits;
+  readonly hooks?: Pick<EngineHooks, "onRunExecuting" | "onRunDone">;
 }
 
 export interface ResumeState {
@@ -101,6 +103,9 @@ export class RunExecution {
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
+    const { hooks } = services;
+    if (hooks?.onRunDone) void this.done.then((outcome) => hooks.onRunDone?.(run.id, outcome));
+    hooks?.onRunExecuting?.(run, resume !== undefined);
   }
 
   get id(): string {

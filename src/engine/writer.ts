@@ -13,10 +13,12 @@
  *   handed over and resumed from what is stored, never left half-written under a live lease;
  * - after close() nothing more is written, and flush() settles at once.
  */
+import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { RunEventRecord } from "../domain/records.ts";
 import type { NodeRunWrite, RunPatch, Store } from "../store/types.ts";
 import type { EventBus } from "./bus.ts";
+import type { EngineHooks } from "./hooks.ts";
 
 export interface WriterOptions {
   readonly store: Store;
@@ -32,6 +34,8 @@ export interface WriterOptions {
   readonly maxFailures?: number;
   /** Told of runs whose pending writes were given up after `maxFailures` failed commits. */
   readonly onGaveUp?: (runIds: readonly string[], error: unknown) => void;
+  /** Observers told of each event appended and of each commit (guarded by the engine). */
+  readonly hooks?: Pick<EngineHooks, "onEvent" | "onCommit">;
 }
 
 interface Pending {
@@ -63,6 +67,7 @@ export class RunWriter {
   appendEvent(event: RunEventRecord): void {
     if (this.#closed) return;
     this.#pending.events.push(event);
+    this.#options.hooks?.onEvent?.(event);
     this.#schedule();
   }
 
@@ -135,6 +140,8 @@ export class RunWriter {
       return;
     }
     let rejected: ReadonlySet<string>;
+    const began = performance.now();
+    const events = batch.events.length;
     try {
       const outcome = await this.#options.store.commit({
         events: batch.events,
@@ -143,7 +150,9 @@ export class RunWriter {
         ownerId: this.#options.ownerId,
       });
       rejected = new Set(outcome.rejectedRuns);
+      this.#options.hooks?.onCommit?.({ durationMs: performance.now() - began, events, ok: true });
     } catch (error) {
+      this.#options.hooks?.onCommit?.({ durationMs: performance.now() - began, events, ok: false });
       this.#failures++;
       if (this.#failures >= (this.#options.maxFailures ?? 20)) {
         this.#giveUp(batch, error);

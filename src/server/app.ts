@@ -5,10 +5,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { TracerProvider } from "@opentelemetry/api";
 import type { ExecutionArgs, execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import { WebSocketServer } from "ws";
 import type { Config } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
@@ -18,12 +20,19 @@ import { useBodyLimits } from "./body-limits.ts";
 import { createMaskError } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
 import { useDocumentLimits } from "./limits.ts";
+import { useMetrics } from "./metrics.ts";
+import { REQUEST_ID_HEADER, requestIdOf, withRequest } from "./request-context.ts";
+import { useOperationTracing } from "./tracing.ts";
 
 /** What the app runs on (composed at the entry, see services.ts); the app closes them on stop. */
 export interface AppServices {
   readonly logger: Logger;
   readonly store: Store;
   readonly engine: Engine;
+  /** Served on `/metrics`, with the GraphQL figures added. */
+  readonly metrics?: { readonly registry: Registry };
+  /** Set when tracing is on: GraphQL operations become spans. */
+  readonly tracing?: { readonly provider: TracerProvider };
   close(graceMs: number): Promise<void>;
 }
 
@@ -43,6 +52,9 @@ type Operation = (args: ExecutionArgs) => ReturnType<typeof graphqlExecute>;
 interface EnvelopedRoot {
   readonly execute: Operation;
   readonly subscribe: Operation;
+  /** The WebSocket connection's request id. */
+  readonly requestId: string;
+  readonly headers: IncomingMessage["headers"];
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -71,6 +83,8 @@ export function buildApp(config: Config, services: AppServices): App {
     },
     context: () => ({ store, engine, loaders: createLoaders(store) }),
     plugins: [
+      ...(services.tracing ? [useOperationTracing(services.tracing.provider)] : []),
+      ...(services.metrics ? [useMetrics(services.metrics.registry)] : []),
       useBodyLimits({ maxRequestBytes: config.limits.maxRequestBytes }),
       useDocumentLimits(),
       useReadinessCheck({
@@ -99,7 +113,9 @@ export function buildApp(config: Config, services: AppServices): App {
         ],
       });
     }
-    void yoga.requestListener(req, res);
+    const requestId = requestIdOf(req.headers);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    withRequest(requestId, req.headers, () => void yoga.requestListener(req, res));
   };
   const server: Server = createServer(handle);
   // noServer: with `server`, ws re-emits the HTTP server's errors (a port in use) on the
@@ -109,14 +125,25 @@ export function buildApp(config: Config, services: AppServices): App {
     path: GRAPHQL_PATH,
     maxPayload: config.limits.maxRequestBytes,
   });
+  // One request id per WebSocket connection, for every operation it carries.
+  const connectionIds = new WeakMap<object, string>();
   server.on("upgrade", (req, socket, head) =>
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)),
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      connectionIds.set(ws, requestIdOf(req.headers));
+      wss.emit("connection", ws, req);
+    }),
   );
   const wsServer = useServer(
     {
       // The enveloped execute/subscribe travel in rootValue (set in onSubscribe below).
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      execute: (args) => {
+        const root = args.rootValue as EnvelopedRoot;
+        return withRequest(root.requestId, root.headers, () => root.execute(args));
+      },
+      subscribe: (args) => {
+        const root = args.rootValue as EnvelopedRoot;
+        return withRequest(root.requestId, root.headers, () => root.subscribe(args));
+      },
       onSubscribe: async (ctx, _id, params) => {
         const {
           schema: envelopedSchema,
@@ -137,7 +164,12 @@ export function buildApp(config: Config, services: AppServices): App {
           document: parse(params.query),
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: {
+            execute,
+            subscribe,
+            requestId: connectionIds.get(ctx.extra.socket) ?? requestIdOf({}),
+            headers: ctx.extra.request.headers,
+          },
         };
         const errors = validate(args.schema, args.document);
         if (errors.length > 0) return errors;

@@ -24,6 +24,7 @@ import type {
   Page,
   PageArgs,
   RunFilter,
+  StateCounts,
   Store,
   WriteBatch,
 } from "./types.ts";
@@ -336,6 +337,15 @@ export class MemoryStore implements Store {
     if (!next) return current ? clone(current) : null;
     this.#breakers.set(key, clone(next));
     return clone(next);
+  }
+
+  async countStates(): Promise<StateCounts> {
+    const runs = { QUEUED: 0, RUNNING: 0 };
+    for (const { status } of this.#runs.values())
+      if (status === "QUEUED" || status === "RUNNING") runs[status]++;
+    const breakers = { CLOSED: 0, OPEN: 0, HALF_OPEN: 0 };
+    for (const { state } of this.#breakers.values()) breakers[state]++;
+    return { runs, breakers };
   }
 
   async close(): Promise<void> {}

@@ -11,7 +11,7 @@ import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";
 import { ACTIVE_STATUS_SQL, groupBy, page } from "./sql-base.ts";
 import { SqlRuns } from "./sql-runs.ts";
-import type { DeleteOutcome, Page, PageArgs, Store } from "./types.ts";
+import type { DeleteOutcome, Page, PageArgs, StateCounts, Store } from "./types.ts";
 
 export interface SqlStoreOptions {
   readonly provider: "sqlite" | "postgresql";
@@ -164,6 +164,26 @@ export class SqlStore extends SqlRuns implements Store {
       );
       return next;
     });
+  }
+
+  async countStates(): Promise<StateCounts> {
+    // The run count is an index range on ("status", "leaseExpiresAt"); breakers are few.
+    const [runRows, breakerRows] = await Promise.all([
+      this.sql.query(
+        `SELECT "status" AS "key", COUNT(*) AS "count" FROM "PipelineRun" WHERE ${ACTIVE_STATUS_SQL} GROUP BY "status"`,
+      ),
+      this.sql.query(
+        `SELECT "state" AS "key", COUNT(*) AS "count" FROM "NodeBreaker" GROUP BY "state"`,
+      ),
+    ]);
+    const counts = <K extends string>(rows: Record<string, unknown>[], keys: Record<K, number>) => {
+      for (const row of rows) if (String(row.key) in keys) keys[row.key as K] = Number(row.count);
+      return keys;
+    };
+    return {
+      runs: counts(runRows, { QUEUED: 0, RUNNING: 0 }),
+      breakers: counts(breakerRows, { CLOSED: 0, OPEN: 0, HALF_OPEN: 0 }),
+    };
   }
 
   #closing: Promise<void> | undefined;

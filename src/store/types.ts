@@ -14,7 +14,7 @@ import type {
   RunRecord,
 } from "../domain/records.ts";
 import type { StoredOutput } from "../domain/shared-output.ts";
-import type { RunStatus } from "../domain/status.ts";
+import type { ActiveRunStatus, CircuitState, RunStatus } from "../domain/status.ts";
 
 /** A node run as the engine writes it: its output in stored form (null: none). */
 export interface NodeRunWrite extends NodeRunState {
@@ -100,6 +100,14 @@ export interface LeaseArgs {
 
 export type DeleteOutcome = "deleted" | "not_found" | "has_active_runs";
 
+/** Counts across all instances, for the metrics gauges. */
+export interface StateCounts {
+  /** Runs waiting for any instance, and runs being executed by one. */
+  readonly runs: Readonly<Record<ActiveRunStatus, number>>;
+  /** Stored breakers in each state (a node that never failed has none, and is CLOSED). */
+  readonly breakers: Readonly<Record<CircuitState, number>>;
+}
+
 export interface Store {
   readonly provider: "sqlite" | "postgresql" | "memory";
   /** Statements sent to the database so far (for tests that count queries). */
@@ -170,6 +178,9 @@ export interface Store {
     nodeId: string,
     change: (current: BreakerRecord | null) => BreakerRecord | null,
   ): Promise<BreakerRecord | null>;
+
+  /** Active runs by status and breakers by state (two grouped counts, for metrics). */
+  countStates(): Promise<StateCounts>;
 
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@
 import type { JsonObject, JsonValue } from "../../domain/json.ts";
 import type { ActionCatalog } from "../../domain/validation.ts";
 import { PermanentError, RetryableError } from "../errors.ts";
+import type { EngineHooks } from "../hooks.ts";
 import { renderJson, templateProblem } from "../templates.ts";
 import { httpRequest } from "./http-client.ts";
 import { type NodeContext, type NodeHandler, render } from "./types.ts";
@@ -37,7 +38,15 @@ function checkTemplates(value: JsonValue, path: string, problems: string[]): voi
   }
 }
 
-function httpAction(allowlist: readonly string[]): ActionDefinition {
+/** Where the `http` action may go, and what it adds to every request. */
+export interface HttpActionOptions {
+  /** Hosts exempt from the private-address check. @default [] */
+  readonly httpAllowlist?: readonly string[];
+  /** Source of the trace-context headers of each attempt. */
+  readonly hooks?: Pick<EngineHooks, "outgoingHeaders">;
+}
+
+function httpAction({ httpAllowlist = [], hooks }: HttpActionOptions): ActionDefinition {
   return {
     name: "http",
     check(config) {
@@ -82,7 +91,10 @@ function httpAction(allowlist: readonly string[]): ActionDefinition {
     async run(context) {
       const { config } = context;
       const method = String(config.method ?? "GET").toUpperCase();
-      const headers: Record<string, string> = {};
+      // The node's own headers win over the trace context.
+      const headers: Record<string, string> = {
+        ...hooks?.outgoingHeaders?.(context.runId, context.node.id, context.attempt),
+      };
       for (const [key, value] of Object.entries((config.headers ?? {}) as Record<string, string>)) {
         headers[key.toLowerCase()] = render(value, context);
       }
@@ -107,7 +119,7 @@ function httpAction(allowlist: readonly string[]): ActionDefinition {
         body,
         timeoutMs: typeof config.timeoutMs === "number" ? config.timeoutMs : 30_000,
         signal: context.signal,
-        allowlist,
+        allowlist: httpAllowlist,
       });
       const host = new URL(response.url).host;
       if (response.status === 429 || response.status === 408 || response.status >= 500) {
@@ -163,8 +175,8 @@ export class ActionRegistry implements ActionCatalog {
   /** Changes with every registration: validation results depend on the set of actions. */
   generation = 0;
 
-  constructor(options: { readonly httpAllowlist: readonly string[] }) {
-    this.register(httpAction(options.httpAllowlist));
+  constructor(options: HttpActionOptions = {}) {
+    this.register(httpAction(options));
     this.register(logAction);
   }
 

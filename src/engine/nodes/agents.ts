@@ -9,6 +9,7 @@
 import type { AgentConfig } from "../../config.ts";
 import type { JsonValue } from "../../domain/json.ts";
 import { abortError, PermanentError, RetryableError } from "../errors.ts";
+import type { EngineHooks } from "../hooks.ts";
 import { type NodeHandler, render } from "./types.ts";
 
 export interface AgentRequest {
@@ -17,6 +18,8 @@ export interface AgentRequest {
   readonly task: string;
   readonly inputs: Readonly<Record<string, JsonValue>>;
   readonly signal: AbortSignal;
+  /** Headers to send with the agent's calls (the W3C trace context when tracing is on). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type Agent = (request: AgentRequest) => Promise<JsonValue>;
@@ -29,7 +32,7 @@ interface ChatCompletion {
 
 /** An agent calling `POST {baseUrl}/chat/completions`. */
 export function openAiAgent(config: AgentConfig): Agent {
-  return async ({ agentId, task, signal }) => {
+  return async ({ agentId, task, signal, headers }) => {
     const messages = [
       ...(config.systemPrompt ? [{ role: "system", content: config.systemPrompt }] : []),
       { role: "user", content: task },
@@ -40,6 +43,7 @@ export function openAiAgent(config: AgentConfig): Agent {
       response = await fetch(`${config.baseUrl}/chat/completions`, {
         method: "POST",
         headers: {
+          ...headers,
           "content-type": "application/json",
           ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}),
         },
@@ -104,8 +108,10 @@ export function openAiAgent(config: AgentConfig): Agent {
 
 export class AgentRegistry {
   readonly #agents = new Map<string, Agent>();
+  readonly #hooks: Pick<EngineHooks, "outgoingHeaders"> | undefined;
 
-  constructor(configs: readonly AgentConfig[] = []) {
+  constructor(configs: readonly AgentConfig[] = [], hooks?: Pick<EngineHooks, "outgoingHeaders">) {
+    this.#hooks = hooks;
     for (const config of configs) this.register(config.id, openAiAgent(config));
   }
 
@@ -131,6 +137,7 @@ export class AgentRegistry {
         agentId,
         simulated: true,
       };
-    return agent({ agentId, task, inputs: context.inputs, signal: context.signal });
+    const headers = this.#hooks?.outgoingHeaders?.(context.runId, context.node.id, context.attempt);
+    return agent({ agentId, task, inputs: context.inputs, signal: context.signal, headers });
   };
 }
