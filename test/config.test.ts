@@ -43,6 +43,7 @@ describe("loadConfig defaults", () => {
       leaseMs: 5_000,
       shutdownGraceMs: 10_000,
       instanceId: expect.stringMatching(/^\S+$/),
+      tracing: undefined,
     });
   });
 
@@ -66,6 +67,54 @@ describe("loadConfig defaults", () => {
   it("puts the default SQLite file under data/ of the directory it is given", () => {
     expect(loadConfig({}, "/tmp/elsewhere").databaseUrl).toBe(
       "file:/tmp/elsewhere/data/pipelines.db",
+    );
+  });
+});
+
+describe("loadConfig tracing", () => {
+  it("turns tracing on with an OTLP endpoint, the traces path appended to a base one", () => {
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }, cwd).tracing,
+    ).toEqual({
+      exporter: "otlp",
+      endpoint: "http://collector:4318/v1/traces",
+      serviceName: "pipeline-server",
+    });
+    expect(
+      loadConfig(
+        {
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://other:4318/traces",
+          OTEL_SERVICE_NAME: "pipelines-eu",
+        },
+        cwd,
+      ).tracing,
+    ).toEqual({
+      exporter: "otlp",
+      endpoint: "http://other:4318/traces",
+      serviceName: "pipelines-eu",
+    });
+  });
+
+  it("turns it on by exporter name, and off with none whatever the endpoint", () => {
+    expect(loadConfig({ OTEL_TRACES_EXPORTER: "console" }, cwd).tracing?.exporter).toBe("console");
+    expect(loadConfig({ OTEL_TRACES_EXPORTER: "otlp" }, cwd).tracing?.endpoint).toBe(
+      "http://localhost:4318/v1/traces",
+    );
+    expect(
+      loadConfig(
+        { OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" },
+        cwd,
+      ).tracing,
+    ).toBeUndefined();
+  });
+
+  it("names a bad exporter or endpoint", () => {
+    expect(configError({ OTEL_TRACES_EXPORTER: "zipkin" }).message).toBe(
+      'OTEL_TRACES_EXPORTER must be otlp, console or none, got "zipkin"',
+    );
+    expect(configError({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4318" }).message).toBe(
+      'the OTLP endpoint must be an http(s) URL, got "collector:4318"',
     );
   });
 });

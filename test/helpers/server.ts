@@ -9,7 +9,7 @@ import pino from "pino";
 import WebSocket from "ws";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type App, buildApp } from "../../src/server/app.ts";
-import { createServices } from "../../src/services.ts";
+import { createServices, type ServiceOverrides } from "../../src/services.ts";
 import type { Store } from "../../src/store/types.ts";
 
 export interface TestServer {
@@ -44,10 +44,11 @@ export function testConfig(env: Record<string, string> = {}): Config {
 export async function startTestServer(
   store: Store,
   env: Record<string, string> = {},
+  overrides: ServiceOverrides = {},
 ): Promise<TestServer> {
   const config = testConfig(env);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const app = buildApp(config, await createServices(config, { store, logger }));
+  const app = buildApp(config, await createServices(config, { store, logger, ...overrides }));
   const { url } = await app.start(0, "127.0.0.1");
   const raw = async <R, V>(document: TypedDocumentNode<R, V>, variables?: V) => {
     const response = await app.yoga.fetch("http://localhost/graphql", {
