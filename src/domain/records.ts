@@ -19,6 +19,15 @@ export interface PipelineRecord {
   readonly updatedAt: Date;
 }
 
+/** One stored definition of a pipeline. */
+export interface PipelineVersionRecord {
+  readonly pipelineId: string;
+  /** 1 for the definition the pipeline was created with; each update adds one. */
+  readonly version: number;
+  readonly definition: PipelineDefinition;
+  readonly createdAt: Date;
+}
+
 export interface RunRecord {
   readonly id: string;
   readonly pipelineId: string;

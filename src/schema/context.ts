@@ -3,7 +3,12 @@
  * through a global client.
  */
 import DataLoader from "dataloader";
-import type { BreakerRecord, NodeRunRecord, RunRecord } from "../domain/records.ts";
+import type {
+  BreakerRecord,
+  NodeRunRecord,
+  PipelineVersionRecord,
+  RunRecord,
+} from "../domain/records.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Store } from "../store/types.ts";
 
@@ -18,6 +23,7 @@ export interface Loaders {
   readonly runs: DataLoader<string, RunRecord | null>;
   readonly nodeRuns: DataLoader<string, NodeRunRecord[]>;
   readonly breakers: DataLoader<string, BreakerRecord[]>;
+  readonly versions: DataLoader<string, PipelineVersionRecord[]>;
 }
 
 export function createLoaders(store: Store): Loaders {
@@ -29,6 +35,10 @@ export function createLoaders(store: Store): Loaders {
     }),
     breakers: new DataLoader(async (ids) => {
       const byPipeline = await store.getBreakers(ids);
+      return ids.map((id) => byPipeline.get(id) ?? []);
+    }),
+    versions: new DataLoader(async (ids) => {
+      const byPipeline = await store.getPipelineVersions(ids);
       return ids.map((id) => byPipeline.get(id) ?? []);
     }),
   };

@@ -3,6 +3,7 @@ import { lexicographicSortSchema } from "graphql";
 import { builder } from "./builder.ts";
 import "./scalars.ts";
 import "./pipeline.ts";
+import "./versions.ts";
 import "./events.ts";
 import "./run.ts";
 import "./breaker.ts";

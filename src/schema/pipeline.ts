@@ -32,14 +32,14 @@ const RetryPolicy = builder.objectRef<RetrySettings>("RetryPolicy").implement({
   }),
 });
 
-const BreakerSettingsRef = builder.objectRef<BreakerSettings>("BreakerSettings").implement({
+export const BreakerSettingsRef = builder.objectRef<BreakerSettings>("BreakerSettings").implement({
   fields: (t) => ({
     failureThreshold: t.int({ nullable: true, resolve: (b) => b.failureThreshold ?? null }),
     recoveryTimeoutMs: t.int({ nullable: true, resolve: (b) => b.recoveryTimeoutMs ?? null }),
   }),
 });
 
-const PipelineNode = builder.objectRef<NodeDefinition>("PipelineNode").implement({
+export const PipelineNode = builder.objectRef<NodeDefinition>("PipelineNode").implement({
   fields: (t) => ({
     id: t.exposeString("id"),
     type: t.field({ type: NodeTypeEnum, resolve: (node) => node.type }),
@@ -56,7 +56,7 @@ const PipelineNode = builder.objectRef<NodeDefinition>("PipelineNode").implement
   }),
 });
 
-const PipelineEdge = builder.objectRef<EdgeDefinition>("PipelineEdge").implement({
+export const PipelineEdge = builder.objectRef<EdgeDefinition>("PipelineEdge").implement({
   fields: (t) => ({
     source: t.exposeString("source"),
     target: t.exposeString("target"),

@@ -10,6 +10,7 @@ import type {
   BreakerRecord,
   NodeRunRecord,
   PipelineRecord,
+  PipelineVersionRecord,
   RunEventRecord,
   RunRecord,
 } from "../domain/records.ts";
@@ -68,21 +69,35 @@ export function pipelineColumns(definition: PipelineDefinition) {
   };
 }
 
+/** The definition held by the columns of `pipelineColumns` (a pipeline or a version row). */
+function definitionFromRow(row: Row): PipelineDefinition {
+  return {
+    name: String(row.name),
+    nodes: JSON.parse(String(row.nodes)),
+    edges: JSON.parse(String(row.edges)),
+    maxRetriesPerNode: toNumber(row.maxRetriesPerNode),
+    timeoutSeconds: toNumber(row.timeoutSeconds),
+    maxConcurrency: row.maxConcurrency === null ? null : toNumber(row.maxConcurrency),
+    breaker: {
+      failureThreshold: toNumber(row.breakerFailureThreshold),
+      recoveryTimeoutMs: toNumber(row.breakerRecoveryTimeoutMs),
+    },
+  };
+}
+
+export function versionFromRow(row: Row): PipelineVersionRecord {
+  return {
+    pipelineId: String(row.pipelineId),
+    version: toNumber(row.version),
+    definition: definitionFromRow(row),
+    createdAt: toDate(row.createdAt)!,
+  };
+}
+
 export function pipelineFromRow(row: Row): PipelineRecord {
   return {
     id: String(row.id),
-    definition: {
-      name: String(row.name),
-      nodes: JSON.parse(String(row.nodes)),
-      edges: JSON.parse(String(row.edges)),
-      maxRetriesPerNode: toNumber(row.maxRetriesPerNode),
-      timeoutSeconds: toNumber(row.timeoutSeconds),
-      maxConcurrency: row.maxConcurrency === null ? null : toNumber(row.maxConcurrency),
-      breaker: {
-        failureThreshold: toNumber(row.breakerFailureThreshold),
-        recoveryTimeoutMs: toNumber(row.breakerRecoveryTimeoutMs),
-      },
-    },
+    definition: definitionFromRow(row),
     runCount: toNumber(row.runCount),
     successCount: toNumber(row.successCount),
     errorCount: toNumber(row.errorCount),

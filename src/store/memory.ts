@@ -8,6 +8,7 @@ import type {
   BreakerRecord,
   NodeRunRecord,
   PipelineRecord,
+  PipelineVersionRecord,
   RunEventRecord,
   RunRecord,
 } from "../domain/records.ts";
@@ -50,6 +51,15 @@ export class MemoryStore implements Store {
   readonly #nodeRuns = new Map<string, Map<string, ReturnType<typeof nodeRunColumns>>>();
   readonly #events = new Map<string, RunEventRecord[]>();
   readonly #breakers = new Map<string, BreakerRecord>();
+  /** Newest last, by pipeline. */
+  readonly #versions = new Map<string, PipelineVersionRecord[]>();
+
+  #storeVersion(record: PipelineRecord): void {
+    const { id: pipelineId, version, definition, updatedAt: createdAt } = record;
+    const versions = this.#versions.get(pipelineId) ?? [];
+    versions.push(clone({ pipelineId, version, definition, createdAt }));
+    this.#versions.set(pipelineId, versions);
+  }
 
   async createPipeline(definition: PipelineDefinition): Promise<PipelineRecord> {
     const now = new Date();
@@ -64,6 +74,7 @@ export class MemoryStore implements Store {
       updatedAt: now,
     };
     this.#pipelines.set(record.id, record);
+    this.#storeVersion(record);
     return clone(record);
   }
 
@@ -75,6 +86,7 @@ export class MemoryStore implements Store {
       version: record.version + 1,
       updatedAt: new Date(),
     });
+    this.#storeVersion(record);
     return clone(record);
   }
 
@@ -90,6 +102,7 @@ export class MemoryStore implements Store {
     for (const key of this.#breakers.keys())
       if (key.startsWith(`${id}\u0000`)) this.#breakers.delete(key);
     this.#pipelines.delete(id);
+    this.#versions.delete(id);
     return "deleted";
   }
 
@@ -99,6 +112,15 @@ export class MemoryStore implements Store {
       const record = this.#pipelines.get(id);
       return record ? clone(record) : null;
     });
+  }
+
+  async getPipelineVersions(
+    pipelineIds: readonly string[],
+  ): Promise<Map<string, PipelineVersionRecord[]>> {
+    this.stats.queries++;
+    return new Map(
+      pipelineIds.map((id) => [id, (this.#versions.get(id) ?? []).map(clone).reverse()]),
+    );
   }
 
   async listPipelines(args: PageArgs): Promise<Page<PipelineRecord>> {

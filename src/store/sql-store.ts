@@ -4,8 +4,8 @@
  * SQL layer on the same connection, because that path is hot (see sql.ts).
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
-import type { BreakerRecord, PipelineRecord } from "../domain/records.ts";
-import { breakerFromRow, pipelineColumns, pipelineFromRow } from "./codec.ts";
+import type { BreakerRecord, PipelineRecord, PipelineVersionRecord } from "../domain/records.ts";
+import { breakerFromRow, pipelineColumns, pipelineFromRow, versionFromRow } from "./codec.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";
@@ -49,22 +49,52 @@ export class SqlStore extends SqlRuns implements Store {
 
   async createPipeline(definition: PipelineDefinition): Promise<PipelineRecord> {
     const now = new Date();
+    const columns = pipelineColumns(definition);
+    // A nested write: the pipeline and its version 1 in one transaction.
     const row = await this.#exclusive(() =>
       this.#prisma.pipeline.create({
-        data: { id: newId(), ...pipelineColumns(definition), createdAt: now, updatedAt: now },
+        data: {
+          id: newId(),
+          ...columns,
+          createdAt: now,
+          updatedAt: now,
+          versions: { create: { version: 1, ...columns, createdAt: now } },
+        },
       }),
     );
     return pipelineFromRow(row);
   }
 
   async updatePipeline(id: string, definition: PipelineDefinition): Promise<PipelineRecord | null> {
+    const now = new Date();
+    const columns = pipelineColumns(definition);
+    // Invariant: a pipeline's version number always has its definition in PipelineVersion.
     const rows = await this.#exclusive(() =>
-      this.#prisma.pipeline.updateManyAndReturn({
-        where: { id },
-        data: { ...pipelineColumns(definition), version: { increment: 1 }, updatedAt: new Date() },
+      this.#prisma.$transaction(async (tx) => {
+        const updated = await tx.pipeline.updateManyAndReturn({
+          where: { id },
+          data: { ...columns, version: { increment: 1 }, updatedAt: now },
+        });
+        if (updated[0])
+          await tx.pipelineVersion.create({
+            data: { pipelineId: id, version: updated[0].version, ...columns, createdAt: now },
+          });
+        return updated;
       }),
     );
     return rows[0] ? pipelineFromRow(rows[0]) : null;
+  }
+
+  async getPipelineVersions(
+    pipelineIds: readonly string[],
+  ): Promise<Map<string, PipelineVersionRecord[]>> {
+    if (pipelineIds.length === 0) return new Map();
+    const [condition, param] = this.inList(`"pipelineId"`, pipelineIds);
+    const rows = await this.sql.query(
+      `SELECT * FROM "PipelineVersion" WHERE ${condition} ORDER BY "pipelineId", "version" DESC`,
+      [param],
+    );
+    return groupBy(pipelineIds, rows.map(versionFromRow), (version) => version.pipelineId);
   }
 
   async deletePipeline(id: string): Promise<DeleteOutcome> {

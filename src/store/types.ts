@@ -10,6 +10,7 @@ import type {
   NodeRunRecord,
   NodeRunState,
   PipelineRecord,
+  PipelineVersionRecord,
   RunEventRecord,
   RunRecord,
 } from "../domain/records.ts";
@@ -121,6 +122,13 @@ export interface Store {
   /** In the order of `ids`; `null` where none. */
   getPipelines(ids: readonly string[]): Promise<(PipelineRecord | null)[]>;
   listPipelines(page: PageArgs): Promise<Page<PipelineRecord>>;
+  /**
+   * The stored definitions of each pipeline, newest first (`createPipeline` stores version 1
+   * and each `updatePipeline` the next, in the same transaction as the pipeline row).
+   */
+  getPipelineVersions(
+    pipelineIds: readonly string[],
+  ): Promise<Map<string, PipelineVersionRecord[]>>;
 
   /**
    * Creates a run and adds it to its pipeline's counters, with its first events and node runs
