@@ -2,10 +2,17 @@
 import { BREAKER_NODE_TYPES, breakerSettingsOf } from "../domain/definition.ts";
 import type { BreakerRecord } from "../domain/records.ts";
 import { CIRCUIT_STATES } from "../domain/status.ts";
-import { builder } from "./builder.ts";
+import { builder, describedValues } from "./builder.ts";
 import { PipelineRef } from "./pipeline.ts";
 
-const CircuitStateEnum = builder.enumType("CircuitState", { values: CIRCUIT_STATES });
+const CircuitStateEnum = builder.enumType("CircuitState", {
+  description: "A circuit breaker's state.",
+  values: describedValues(CIRCUIT_STATES, {
+    CLOSED: "Calls go through; consecutive failed executions are counted.",
+    OPEN: "failureThreshold executions failed in a row: the node fails at once, uncalled.",
+    HALF_OPEN: "recoveryTimeoutMs has passed: one trial call decides (success closes it).",
+  }),
+});
 
 interface BreakerView extends BreakerRecord {
   readonly recoveryTimeoutMs: number;
@@ -14,14 +21,15 @@ interface BreakerView extends BreakerRecord {
 const NodeBreakerRef = builder.objectRef<BreakerView>("NodeBreaker").implement({
   description: "A node's circuit breaker, shared by all runs and instances.",
   fields: (t) => ({
-    nodeId: t.exposeString("nodeId"),
-    state: t.field({ type: CircuitStateEnum, resolve: (b) => b.state }),
+    nodeId: t.exposeString("nodeId", { description: "The ACTION or AGENT node it guards." }),
+    state: t.field({ type: CircuitStateEnum, description: "Its state.", resolve: (b) => b.state }),
     failureCount: t.exposeInt("failureCount", {
       description: "Failed executions counted since the breaker last closed.",
     }),
     openedAt: t.field({
       type: "DateTime",
       nullable: true,
+      description: "When it last opened; null while CLOSED.",
       resolve: (b) => (b.state === "CLOSED" ? null : b.openedAt),
     }),
     halfOpenAt: t.field({
@@ -66,7 +74,10 @@ builder.mutationFields((t) => ({
   resetBreaker: t.field({
     type: NodeBreakerRef,
     description: "Closes a node's breaker and clears its failure count.",
-    args: { pipelineId: t.arg.id({ required: true }), nodeId: t.arg.string({ required: true }) },
+    args: {
+      pipelineId: t.arg.id({ required: true, description: "The pipeline of the node." }),
+      nodeId: t.arg.string({ required: true, description: "The ACTION or AGENT node." }),
+    },
     resolve: async (_root, { pipelineId, nodeId }, ctx) => {
       const record = await ctx.engine.resetBreaker(pipelineId, nodeId);
       const [pipeline] = await ctx.store.getPipelines([pipelineId]);

@@ -24,9 +24,40 @@ export const builder = new SchemaBuilder<{
     // Ids are plain UUIDs; there is no global Node interface to look them up by.
     nodeQueryOptions: false,
     nodesQueryOptions: false,
+    // Every connection reads the same; its arguments and fields are described once here.
+    firstArgOptions: { description: "Items to return, 0 to 100 (default 20)." },
+    afterArgOptions: { description: "The `endCursor` of the previous page: items after it." },
+    lastArgOptions: { description: "Not supported (lists are newest first): use first." },
+    beforeArgOptions: { description: "Not supported (lists are newest first): use after." },
+    pageInfoTypeOptions: { description: "Where a page sits in its list." },
+    hasNextPageFieldOptions: { description: "True when items follow this page." },
+    hasPreviousPageFieldOptions: { description: "True when the page was asked for with after." },
+    startCursorFieldOptions: {
+      description: "The cursor of the first item; null on an empty page.",
+    },
+    endCursorFieldOptions: { description: "The cursor of the last item: pass it as after." },
+    edgesFieldOptions: { description: "The items of this page, each with its cursor." },
+    pageInfoFieldOptions: { description: "Where this page sits in the list." },
+    cursorFieldOptions: { description: "Opaque position of this item in the list." },
+    nodeFieldOptions: { description: "The item." },
   },
 });
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+/**
+ * Enum values with a description each, in the order of `values` (the domain's list);
+ * `descriptions` must name every value.
+ */
+export function describedValues<const V extends string>(
+  values: readonly V[],
+  descriptions: Readonly<Record<V, string>>,
+): Record<V, { description: string }> {
+  return Object.fromEntries(
+    values.map((value) => [value, { description: descriptions[value] }]),
+  ) as Record<V, { description: string }>;
+}
+
+builder.queryType({ description: "Reads: pipelines, runs and their state." });
+builder.mutationType({
+  description: "Changes: pipelines stored, validated and run; runs cancelled; breakers reset.",
+});
+builder.subscriptionType({ description: "Live streams: the events of a run." });

@@ -5,14 +5,35 @@ import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { OutputRef } from "../domain/shared-output.ts";
 import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../domain/status.ts";
-import { builder } from "./builder.ts";
+import { builder, describedValues } from "./builder.ts";
 import { RunEventRef } from "./events.ts";
 import { MAX_OUTPUT_VIEW_BYTES, OUTPUT_VIEW_BYTES, viewOutput } from "./output-view.ts";
 import { pageArgs, toConnection } from "./pagination.ts";
 import { NodeTypeEnum, PipelineRef } from "./pipeline.ts";
 
-export const RunStatusEnum = builder.enumType("RunStatus", { values: RUN_STATUSES });
-const NodeRunStatusEnum = builder.enumType("NodeRunStatus", { values: NODE_RUN_STATUSES });
+export const RunStatusEnum = builder.enumType("RunStatus", {
+  description: "Where a run is; the last four are final and never change.",
+  values: describedValues(RUN_STATUSES, {
+    QUEUED: "Waiting for an instance with room to take it.",
+    RUNNING: "Being executed by an instance.",
+    COMPLETED: "Every node completed or was skipped.",
+    FAILED: "A node failed (without continueOnFail), or the pipeline did not validate.",
+    CANCELLED: "Ended by cancelRun.",
+    TIMED_OUT: "Still going after the pipeline's timeoutSeconds.",
+  }),
+});
+const NodeRunStatusEnum = builder.enumType("NodeRunStatus", {
+  description: "Where a node of a run is.",
+  values: describedValues(NODE_RUN_STATUSES, {
+    PENDING: "Not started: waiting for its predecessors.",
+    RUNNING: "An attempt is under way.",
+    RETRYING: "An attempt failed; waiting for the next one.",
+    COMPLETED: "Done; its output is set.",
+    FAILED: "Failed for good (retries exhausted, a permanent error or an open breaker).",
+    SKIPPED: "Not run: no live incoming edge (a branch not taken).",
+    CANCELLED: "The run ended before the node finished or started.",
+  }),
+});
 
 /** A node of the run's definition with its stored state (none before it starts). */
 interface NodeRunView {
@@ -38,7 +59,7 @@ const OutputRefRef = builder.objectRef<OutputRef>("OutputRef").implement({
       description: "Keys (and array indexes, as strings) from the output's top to the place.",
       resolve: (ref) => ref.path.map(String),
     }),
-    nodeId: t.exposeString("nodeId"),
+    nodeId: t.exposeString("nodeId", { description: "The node whose output sits there." }),
   }),
 });
 
@@ -46,10 +67,25 @@ const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
   description:
     "One node within a run. Nodes that never started are PENDING, or CANCELLED once the run has ended.",
   fields: (t) => ({
-    nodeId: t.string({ resolve: (n) => n.node.id }),
-    type: t.field({ type: NodeTypeEnum, resolve: (n) => n.node.type }),
-    name: t.string({ nullable: true, resolve: (n) => n.node.name ?? null }),
-    status: t.field({ type: NodeRunStatusEnum, resolve: (n) => n.record?.status ?? n.unstarted }),
+    nodeId: t.string({
+      description: "The node's id in the definition.",
+      resolve: (n) => n.node.id,
+    }),
+    type: t.field({
+      type: NodeTypeEnum,
+      description: "The node's type.",
+      resolve: (n) => n.node.type,
+    }),
+    name: t.string({
+      nullable: true,
+      description: "The node's label, if it has one.",
+      resolve: (n) => n.node.name ?? null,
+    }),
+    status: t.field({
+      type: NodeRunStatusEnum,
+      description: "Where the node is in this run.",
+      resolve: (n) => n.record?.status ?? n.unstarted,
+    }),
     reusedFrom: t.id({
       nullable: true,
       description:
@@ -88,15 +124,21 @@ const NodeRunRef = builder.objectRef<NodeRunView>("NodeRun").implement({
         "Where the output holds other nodes' outputs: stored once, as references, not copied.",
       resolve: (n) => [...(n.record?.outputRefs ?? [])],
     }),
-    error: t.string({ nullable: true, resolve: (n) => n.record?.error ?? null }),
+    error: t.string({
+      nullable: true,
+      description: "The error of its failed attempt while RETRYING or FAILED; null otherwise.",
+      resolve: (n) => n.record?.error ?? null,
+    }),
     startedAt: t.field({
       type: "DateTime",
       nullable: true,
+      description: "When its first attempt began.",
       resolve: (n) => n.record?.startedAt ?? null,
     }),
     completedAt: t.field({
       type: "DateTime",
       nullable: true,
+      description: "When it settled (completed, failed, skipped or cancelled).",
       resolve: (n) => n.record?.completedAt ?? null,
     }),
   }),
@@ -110,33 +152,67 @@ function nodeRunsOf(run: RunRecord, stored: readonly NodeRunRecord[]): NodeRunVi
 }
 
 export const PipelineRunRef = builder.objectRef<RunRecord>("PipelineRun").implement({
+  description: "One run of a pipeline: its status, its nodes and its events.",
   fields: (t) => ({
-    id: t.exposeID("id"),
-    pipeline: t.field({ type: PipelineRef, resolve: (run) => run.pipelineId }),
+    id: t.exposeID("id", { description: "A UUIDv7: ids sort by creation time." }),
+    pipeline: t.field({
+      type: PipelineRef,
+      description: "The pipeline run (as it is now; `pipelineVersion` is the one executed).",
+      resolve: (run) => run.pipelineId,
+    }),
     pipelineVersion: t.exposeInt("pipelineVersion", {
       description: "The pipeline version the run executes.",
     }),
-    status: t.field({ type: RunStatusEnum, resolve: (run) => run.status }),
-    triggerData: t.field({ type: "JSON", nullable: true, resolve: (run) => run.triggerData }),
-    error: t.string({ nullable: true, resolve: (run) => run.error }),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
-    startedAt: t.field({ type: "DateTime", nullable: true, resolve: (run) => run.startedAt }),
-    completedAt: t.field({ type: "DateTime", nullable: true, resolve: (run) => run.completedAt }),
+    status: t.field({
+      type: RunStatusEnum,
+      description: "Where the run is.",
+      resolve: (run) => run.status,
+    }),
+    triggerData: t.field({
+      type: "JSON",
+      nullable: true,
+      description: "The data the run was started with (the TRIGGER nodes' output).",
+      resolve: (run) => run.triggerData,
+    }),
+    error: t.string({
+      nullable: true,
+      description: "Why it did not complete; null while running and when COMPLETED.",
+      resolve: (run) => run.error,
+    }),
+    createdAt: t.expose("createdAt", { type: "DateTime", description: "When it was created." }),
+    startedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When an instance began executing it.",
+      resolve: (run) => run.startedAt,
+    }),
+    completedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When it ended.",
+      resolve: (run) => run.completedAt,
+    }),
     deadlineAt: t.field({
       type: "DateTime",
       nullable: true,
       description: "When the run times out if still going.",
       resolve: (run) => (isTerminalRunStatus(run.status) ? null : run.deadlineAt),
     }),
-    cancelRequested: t.exposeBoolean("cancelRequested"),
+    cancelRequested: t.exposeBoolean("cancelRequested", {
+      description: "True once cancelRun was asked for it.",
+    }),
     nodeRuns: t.field({
       type: [NodeRunRef],
+      description: "Every node of the executed definition, in definition order, with its state.",
       resolve: async (run, _args, ctx) => nodeRunsOf(run, await ctx.loaders.nodeRuns.load(run.id)),
     }),
     events: t.field({
       type: [RunEventRef],
       description: "Stored events with seq > after, in order (at most `first`, default 1000).",
-      args: { after: t.arg.int(), first: t.arg.int() },
+      args: {
+        after: t.arg.int({ description: "The last seq already seen (default 0)." }),
+        first: t.arg.int({ description: "Events to return, 0 to 10000 (default 1000)." }),
+      },
       resolve: (run, { after, first }, ctx) => {
         const limit = first ?? 1000;
         if (limit < 0 || limit > 10_000)
@@ -156,10 +232,10 @@ builder.objectField(PipelineRunRef, "rerunOf", (t) =>
   }),
 );
 
-const PipelineRunConnection = builder.connectionObject({
-  type: PipelineRunRef,
-  name: "PipelineRunConnection",
-});
+const PipelineRunConnection = builder.connectionObject(
+  { type: PipelineRunRef, name: "PipelineRunConnection", description: "A page of runs." },
+  { description: "A run with its cursor." },
+);
 
 builder.objectField(PipelineRef, "runs", (t) =>
   t.loadable({
@@ -189,15 +265,16 @@ builder.queryFields((t) => ({
   run: t.field({
     type: PipelineRunRef,
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    description: "One run; null when there is none with this id.",
+    args: { id: t.arg.id({ required: true, description: "The run's id." }) },
     resolve: (_root, { id }, ctx) => ctx.loaders.runs.load(id),
   }),
   runs: t.field({
     type: PipelineRunConnection,
     description: "Runs, newest first, optionally of one pipeline and in some statuses.",
     args: {
-      pipelineId: t.arg.id(),
-      status: t.arg({ type: [RunStatusEnum] }),
+      pipelineId: t.arg.id({ description: "Only the runs of this pipeline." }),
+      status: t.arg({ type: [RunStatusEnum], description: "Only runs in one of these statuses." }),
       ...t.arg.connectionArgs(),
     },
     resolve: async (_root, args, ctx) => {
@@ -214,7 +291,13 @@ builder.mutationFields((t) => ({
   runPipeline: t.field({
     type: PipelineRunRef,
     description: "Starts a run and returns at once (QUEUED or RUNNING); follow it with runEvents.",
-    args: { id: t.arg.id({ required: true }), triggerData: t.arg({ type: "JSON" }) },
+    args: {
+      id: t.arg.id({ required: true, description: "The pipeline to run." }),
+      triggerData: t.arg({
+        type: "JSON",
+        description: "Data for the run: the TRIGGER nodes' output, `trigger` in templates.",
+      }),
+    },
     resolve: (_root, { id, triggerData }, ctx) =>
       ctx.engine.runPipeline(id, (triggerData ?? null) as JsonValue),
   }),
@@ -223,15 +306,18 @@ builder.mutationFields((t) => ({
     description:
       "Runs a finished run again: the same pipeline version and trigger data. With fromFailure (the default) the nodes that completed, and everything upstream of them, are not executed again: their outputs are reused (NodeRun.reusedFrom). Refused with RUN_STILL_ACTIVE while the run is queued or running. Returns at once, like runPipeline.",
     args: {
-      id: t.arg.id({ required: true }),
-      fromFailure: t.arg.boolean({ defaultValue: true }),
+      id: t.arg.id({ required: true, description: "The finished run to run again." }),
+      fromFailure: t.arg.boolean({
+        defaultValue: true,
+        description: "Reuse what completed (true) or run every node again (false).",
+      }),
     },
     resolve: (_root, { id, fromFailure }, ctx) => ctx.engine.rerunRun(id, fromFailure ?? true),
   }),
   cancelRun: t.field({
     type: PipelineRunRef,
     description: "Cancels a run wherever it executes. A finished run is returned unchanged.",
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "The run to cancel." }) },
     resolve: (_root, { id }, ctx) => ctx.engine.cancelRun(id),
   }),
 }));

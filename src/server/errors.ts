@@ -7,6 +7,24 @@ import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import { AppError } from "../domain/errors.ts";
 
+/**
+ * Codes clients get besides the domain's (domain/errors.ts ERROR_CODES): yoga's refusals of a
+ * request (BAD_REQUEST: a body that is not JSON, no query, GET for a mutation, another HTTP
+ * method; OPERATION_RESOLUTION_FAILURE: no operation, or several and no operationName or an
+ * unknown one), GraphQL's own, the limits' (limits.ts, body-limits.ts) and the mask's. The
+ * README's table lists exactly these and the domain's (test/error-codes.test.ts).
+ */
+export const SERVER_ERROR_CODES = [
+  "BAD_REQUEST",
+  "OPERATION_RESOLUTION_FAILURE",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "QUERY_TOO_DEEP",
+  "PAYLOAD_TOO_LARGE",
+  "LENGTH_REQUIRED",
+  "INTERNAL_SERVER_ERROR",
+] as const;
+
 function codeOf(error: GraphQLError): string {
   if (typeof error.extensions.code === "string") return error.extensions.code;
   if (/^Syntax Error/.test(error.message)) return "GRAPHQL_PARSE_FAILED";
