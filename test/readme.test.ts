@@ -113,7 +113,7 @@ it("runs every GraphQL block of the walk-through, in order, with the answers it 
   const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
   const local = (text: string) => text.replaceAll("127.0.0.1:4100", `127.0.0.1:${service.port}`);
   const steps = walkThrough(local(readme));
-  expect(steps.length).toBe(8);
+  expect(steps.length).toBe(9);
   const ids: Record<string, string> = {};
   const fill = (text: string) =>
     text.replace(/<(pipeline id|run id)>/g, (_, key: string) => {
@@ -156,12 +156,12 @@ it("runs every GraphQL block of the walk-through, in order, with the answers it 
       if (step.expected) expect(answer).toEqual(step.expected);
       const data = answer.data ?? {};
       if (name === "Breakers") {
-        // The text says: "the fetch above failed once: failureCount: 1".
+        // The text says: "the fetch above failed twice, for item 99 and again in its re-run".
         const { breakers } = data.pipeline as { breakers: { nodeId: string }[] };
         expect(breakers.find((b) => b.nodeId === "fetch")).toEqual({
           nodeId: "fetch",
           state: "CLOSED",
-          failureCount: 1,
+          failureCount: 2,
           openedAt: null,
           halfOpenAt: null,
         });
@@ -178,6 +178,11 @@ it("runs every GraphQL block of the walk-through, in order, with the answers it 
         ids["run id"] = run.id;
         await waitForEnd(run.id);
       }
+      const rerun = data.rerunRun as { id: string; rerunOf: { id: string } } | undefined;
+      if (rerun) {
+        expect(rerun.rerunOf.id).toBe(ids["run id"]);
+        await waitForEnd(rerun.id);
+      }
     }
   }
   expect(ran).toEqual([
@@ -187,6 +192,7 @@ it("runs every GraphQL block of the walk-through, in order, with the answers it 
     "subscription",
     "mutation",
     "query",
+    "mutation",
     "mutation",
     "query Breakers",
     "mutation Reset",
