@@ -3,6 +3,8 @@
  * after it ends (runs by status, attempts, retries, leases, queue, breakers, commits), beside
  * the GraphQL figures of the yoga plugin and Node's event-loop lag.
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { MemoryStore } from "../src/store/memory.ts";
 import {
@@ -12,6 +14,7 @@ import {
   RunPipelineDocument,
 } from "./generated/graphql.ts";
 import { type Gate, startGate } from "./helpers/gate.ts";
+import { repoRoot } from "./helpers/process.ts";
 import { sample } from "./helpers/prometheus.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -128,4 +131,20 @@ it("counts open breakers across the cluster and failed runs", async () => {
   expect(
     sample(text, "pipelines_nodes_finished_total", { type: "ACTION", outcome: "failed" }),
   ).toBe(1);
+});
+
+it("serves every metric the sample Grafana dashboard queries", async () => {
+  const dashboard = JSON.parse(
+    readFileSync(path.join(repoRoot, "ops", "grafana-dashboard.json"), "utf8"),
+  ) as { panels: { targets: { expr: string }[] }[] };
+  const queried = new Set(
+    dashboard.panels
+      .flatMap((panel) => panel.targets)
+      .flatMap(({ expr }) => [...expr.matchAll(/\b((?:pipelines|graphql|nodejs)_\w+)/g)])
+      .map(([, name]) => name!.replace(/_(bucket|count|sum)$/, "")),
+  );
+  expect(queried.size).toBeGreaterThan(10);
+  const text = await scrape();
+  const served = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map(([, name]) => name));
+  expect([...queried].filter((name) => !served.has(name))).toEqual([]);
 });
