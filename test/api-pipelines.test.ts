@@ -10,7 +10,7 @@ import {
   UpdatePipelineDocument,
   ValidatePipelineDocument,
 } from "./generated/graphql.ts";
-import { availableProviders, freshStore } from "./helpers/databases.ts";
+import { availableProviders, describeProviders, freshStore } from "./helpers/databases.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
 
 const providers = await availableProviders();
@@ -46,7 +46,7 @@ const simple: PipelineInput = {
   ],
 };
 
-describe.each(providers)("pipelines API on %s", (provider) => {
+describeProviders(providers)("pipelines API on %s", (provider) => {
   let server: TestServer;
   let cleanup: () => Promise<void>;
 

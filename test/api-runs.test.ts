@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   CancelRunDocument,
   CreatePipelineDocument,
@@ -14,7 +14,7 @@ import {
   RunEventsDocument,
   RunPipelineDocument,
 } from "./generated/graphql.ts";
-import { availableProviders, freshStore } from "./helpers/databases.ts";
+import { availableProviders, describeProviders, freshStore } from "./helpers/databases.ts";
 import { startTestServer, subscribeAll, type TestServer } from "./helpers/server.ts";
 import { type Stub, startStub } from "./helpers/stubs.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -27,7 +27,7 @@ const steps = (
 
 const trigger = { id: "start", type: "TRIGGER" } as const;
 
-describe.each(providers)("runs through the server on %s", (provider) => {
+describeProviders(providers)("runs through the server on %s", (provider) => {
   let server: TestServer;
   let stub: Stub;
   let cleanup: () => Promise<void>;

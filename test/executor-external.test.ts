@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AgentConfig } from "../src/config.ts";
 import type { Engine } from "../src/engine/engine.ts";
-import { availableProviders } from "./helpers/databases.ts";
+import { availableProviders, describeProviders } from "./helpers/databases.ts";
 import {
   collectEvents,
   createPipeline,
@@ -42,7 +42,7 @@ function httpPipeline(
   };
 }
 
-describe.each(providers)("http action on %s", (provider) => {
+describeProviders(providers)("http action on %s", (provider) => {
   let stub: Stub;
   const script = new Map<string, (call: number) => Reply>();
   beforeAll(async () => {
@@ -359,7 +359,7 @@ describe.each(providers)("http action on %s", (provider) => {
   });
 });
 
-describe.each(providers)("agent nodes on %s", (provider) => {
+describeProviders(providers)("agent nodes on %s", (provider) => {
   let openai: Stub;
   let script: (call: number) => Reply | { content: string };
   beforeAll(async () => {

@@ -1,8 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { PipelineInput } from "../src/domain/definition.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import { sleep } from "../src/engine/errors.ts";
-import { availableProviders } from "./helpers/databases.ts";
+import { availableProviders, describeProviders } from "./helpers/databases.ts";
 import {
   collectEvents,
   createPipeline,
@@ -20,7 +20,7 @@ const newEngine = engineEach();
 
 const trigger = { id: "start", type: "TRIGGER" } as const;
 
-describe.each(providers)("executor on %s", (provider) => {
+describeProviders(providers)("executor on %s", (provider) => {
   it("runs a linear pipeline, passing outputs downstream as inputs", async () => {
     engine = await newEngine(provider);
     const id = await createPipeline(engine, {

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { Engine } from "../src/engine/engine.ts";
-import { availableProviders } from "./helpers/databases.ts";
+import { availableProviders, describeProviders } from "./helpers/databases.ts";
 import { createPipeline, engineEach, getRun } from "./helpers/engine.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -9,7 +9,7 @@ const providers = await availableProviders();
 let engine: Engine;
 const newEngine = engineEach();
 
-describe.each(providers)("lease fencing on %s", (provider) => {
+describeProviders(providers)("lease fencing on %s", (provider) => {
   it("an instance that lost a run's lease writes nothing more for it and stops executing it", async () => {
     engine = await newEngine(provider, { leaseMs: 60_000 });
     const id = await createPipeline(engine, {

@@ -16,7 +16,7 @@ import {
   RunEventsDocument,
   RunPipelineDocument,
 } from "./generated/graphql.ts";
-import { availableProviders, freshStore } from "./helpers/databases.ts";
+import { availableProviders, describeProviders, freshStore } from "./helpers/databases.ts";
 import {
   collectEvents,
   createPipeline,
@@ -88,7 +88,7 @@ function actionsOn(engine: Engine, state: { healed: boolean; calls: Map<string, 
 let engine: Engine;
 const newEngine = engineEach();
 
-describe.each(providers)("rerunRun on %s", (provider) => {
+describeProviders(providers)("rerunRun on %s", (provider) => {
   async function failedRun() {
     engine = await newEngine(provider);
     const state = { healed: false, calls: new Map<string, number>() };

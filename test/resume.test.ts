@@ -3,12 +3,12 @@
  * not run again, the interrupted node is attempted again with the next attempt number, events
  * go on from the next seq, and the run keeps its deadline.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { normalizeDefinition } from "../src/domain/definition.ts";
 import type { JsonValue } from "../src/domain/json.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import type { Store } from "../src/store/types.ts";
-import { availableProviders, freshStore } from "./helpers/databases.ts";
+import { availableProviders, describeProviders, freshStore } from "./helpers/databases.ts";
 import { collectEvents, createTestEngine, getRun, steps } from "./helpers/engine.ts";
 import { storedOutput } from "./helpers/store-fixtures.ts";
 
@@ -100,7 +100,7 @@ async function leftBehind(store: Store, deadlineAt: Date) {
   return run.id;
 }
 
-describe.each(providers)("taking over an orphaned run on %s", (provider) => {
+describeProviders(providers)("taking over an orphaned run on %s", (provider) => {
   it("runs only what was not finished, numbering attempts and events on", async () => {
     const fresh = await freshStore(provider);
     cleanup = fresh.cleanup;

@@ -17,7 +17,7 @@ import {
   RunOutputsDocument,
   RunPipelineDocument,
 } from "./generated/graphql.ts";
-import { availableProviders, freshStore } from "./helpers/databases.ts";
+import { availableProviders, describeProviders, freshStore } from "./helpers/databases.ts";
 import {
   createPipeline,
   createTestEngine,
@@ -108,7 +108,7 @@ const byNode = (records: readonly NodeRunRecord[]) => new Map(records.map((r) =>
 let engine: Engine;
 const newEngine = engineEach();
 
-describe.each(providers)("shared outputs on %s", (provider) => {
+describeProviders(providers)("shared outputs on %s", (provider) => {
   it("stores a 30-layer fan-in-2 DAG's outputs as references and reads back the seed's values", async () => {
     engine = await newEngine(provider, { limits: { maxNodes: 1000, maxEdges: 5000 } });
     const { definition, inputs, last } = joins(30, 8);
@@ -297,7 +297,7 @@ describe("shared outputs through the API", () => {
   });
 });
 
-describe.each(providers)("shared outputs after a crash on %s", (provider) => {
+describeProviders(providers)("shared outputs after a crash on %s", (provider) => {
   it("takes over a run whose stored outputs are references and feeds the decoded values on", async () => {
     const { store, cleanup } = await freshStore(provider);
     try {

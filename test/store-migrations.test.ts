@@ -4,11 +4,11 @@
  */
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { openStore } from "../src/store/index.ts";
 import type { MigrationOutcome } from "../src/store/migrate.ts";
 import type { Store } from "../src/store/types.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
+import { createTestDatabase, describeProviders, type TestDatabase } from "./helpers/databases.ts";
 import {
   definition,
   describeStore,
@@ -19,7 +19,7 @@ import {
 
 const MIGRATIONS_ROOT = fileURLToPath(new URL("../prisma/migrations/", import.meta.url));
 
-describe.each(sqlProviders)("migrations on %s", (provider) => {
+describeProviders(sqlProviders)("migrations on %s", (provider) => {
   const databases: TestDatabase[] = [];
   const stores: Store[] = [];
 

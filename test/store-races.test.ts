@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RunRecord } from "../src/domain/records.ts";
 import type { Store } from "../src/store/types.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
+import { createTestDatabase, postgresAnswers, type TestDatabase } from "./helpers/databases.ts";
 import {
   breaker,
   definition,
@@ -14,7 +14,6 @@ import {
   ids,
   lease,
   newRun,
-  providers,
   sorted,
   storeShortcuts,
 } from "./helpers/store-fixtures.ts";
@@ -93,7 +92,7 @@ describeStore("store", (store) => {
  * is let go. (pg_stat_activity is read from its own connection: inside a transaction
  * PostgreSQL would keep serving the first snapshot of it.)
  */
-describe.runIf(providers.includes("postgresql"))("row locks on postgresql", () => {
+describe.skipIf(!postgresAnswers)("row locks on postgresql", () => {
   let database: TestDatabase;
   let store: Store;
   let locker: pg.Client;

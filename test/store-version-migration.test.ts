@@ -8,10 +8,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import pg from "pg";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { openStore } from "../src/store/index.ts";
 import { migratePostgres, migrateSqlite } from "../src/store/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/databases.ts";
+import { createTestDatabase, describeProviders, type TestDatabase } from "./helpers/databases.ts";
 import { definition, sqlProviders } from "./helpers/store-fixtures.ts";
 
 const MIGRATIONS = fileURLToPath(new URL("../prisma/migrations/", import.meta.url));
@@ -30,7 +30,7 @@ function migrationsBeforeVersions(provider: string): string {
   return dir;
 }
 
-describe.each(sqlProviders)("the PipelineVersion migration on %s", (provider) => {
+describeProviders(sqlProviders)("the PipelineVersion migration on %s", (provider) => {
   let database: TestDatabase | undefined;
   afterEach(async () => {
     await database?.drop();

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { describe } from "vitest";
 import { openStore } from "../../src/store/index.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/types.ts";
@@ -55,11 +56,29 @@ export async function createTestDatabase(
   };
 }
 
-/** The providers to run a suite on: memory and SQLite always, PostgreSQL when it answers. */
+/** Whether PostgreSQL answers (with REQUIRE_SERVICES=1 its absence fails instead). */
+export const postgresAnswers = await serviceAvailable("postgres");
+
+/**
+ * The providers to run a suite on: memory (unless left out), SQLite and PostgreSQL. Run them
+ * with describeProviders, which reports the PostgreSQL suites as skipped when it does not answer.
+ */
 export async function availableProviders(withMemory = true): Promise<Provider[]> {
-  const providers: Provider[] = withMemory ? ["memory", "sqlite"] : ["sqlite"];
-  if (await serviceAvailable("postgres")) providers.push("postgresql");
-  return providers;
+  return withMemory ? ["memory", "sqlite", "postgresql"] : ["sqlite", "postgresql"];
+}
+
+/**
+ * `describe.each(providers)`, except that a suite whose database does not answer is reported
+ * as skipped, so it stays in the count, instead of being left out of it.
+ */
+export function describeProviders<P extends Provider>(providers: readonly P[]) {
+  return (title: string, body: (provider: P) => void): void => {
+    for (const provider of providers)
+      describe.skipIf(provider === "postgresql" && !postgresAnswers)(
+        title.replace("%s", provider),
+        () => body(provider),
+      );
+  };
 }
 
 /** A fresh store of the provider, with a cleanup that closes and drops it. */

@@ -5,7 +5,7 @@
  * test waits on the clock.
  */
 
-import { afterEach, beforeEach, describe } from "vitest";
+import { afterEach, beforeEach } from "vitest";
 import type { PipelineDefinition } from "../../src/domain/definition.ts";
 import type { JsonValue } from "../../src/domain/json.ts";
 import type {
@@ -19,9 +19,9 @@ import type {
 import type { StoredOutput } from "../../src/domain/shared-output.ts";
 import type { RunEventType } from "../../src/domain/status.ts";
 import type { LeaseArgs, NewRun, NodeRunWrite, Store, WriteBatch } from "../../src/store/types.ts";
-import { availableProviders, freshStore, type Provider } from "./databases.ts";
+import { availableProviders, describeProviders, freshStore, type Provider } from "./databases.ts";
 
-/** The providers to run a suite on: memory and SQLite always, PostgreSQL when it answers. */
+/** The providers to run a suite on (with describeStore or describeProviders: see databases.ts). */
 export const providers = await availableProviders();
 /** The providers with a database, migrations and transactions. */
 export const sqlProviders = providers.filter(
@@ -212,7 +212,7 @@ export function describeStore(
   body: (store: Store, provider: Provider) => void,
   on: readonly Provider[] = providers,
 ): void {
-  describe.each(on)(`${title} on %s`, (provider) => {
+  describeProviders(on)(`${title} on %s`, (provider) => {
     let current: Store | undefined;
     freshStoreEach(provider, (fresh) => {
       current = fresh;
