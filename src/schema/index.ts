@@ -2,6 +2,7 @@
 import { lexicographicSortSchema } from "graphql";
 import { builder } from "./builder.ts";
 import "./scalars.ts";
+import "./definition.ts";
 import "./pipeline.ts";
 import "./versions.ts";
 import "./events.ts";

@@ -6,10 +6,11 @@ import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { OutputRef } from "../domain/shared-output.ts";
 import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../domain/status.ts";
 import { builder, describedValues } from "./builder.ts";
+import { NodeTypeEnum } from "./definition.ts";
 import { RunEventRef } from "./events.ts";
 import { MAX_OUTPUT_VIEW_BYTES, OUTPUT_VIEW_BYTES, viewOutput } from "./output-view.ts";
 import { pageArgs, toConnection } from "./pagination.ts";
-import { NodeTypeEnum, PipelineRef } from "./pipeline.ts";
+import { PipelineRef } from "./pipeline.ts";
 
 export const RunStatusEnum = builder.enumType("RunStatus", {
   description: "Where a run is; the last four are final and never change.",

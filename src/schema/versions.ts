@@ -1,7 +1,8 @@
 /** Pipeline.versions: each definition a pipeline has had, newest first. */
 import type { PipelineVersionRecord } from "../domain/records.ts";
 import { builder } from "./builder.ts";
-import { BreakerSettingsRef, PipelineEdge, PipelineNode, PipelineRef } from "./pipeline.ts";
+import { definitionFields } from "./definition.ts";
+import { PipelineRef } from "./pipeline.ts";
 
 const PipelineVersion = builder.objectRef<PipelineVersionRecord>("PipelineVersion").implement({
   description:
@@ -12,39 +13,7 @@ const PipelineVersion = builder.objectRef<PipelineVersionRecord>("PipelineVersio
       type: "DateTime",
       description: "When this definition was stored.",
     }),
-    name: t.string({
-      description: "The pipeline's name in this version.",
-      resolve: (v) => v.definition.name,
-    }),
-    nodes: t.field({
-      type: [PipelineNode],
-      description: "The nodes of this version.",
-      resolve: (v) => [...v.definition.nodes],
-    }),
-    edges: t.field({
-      type: [PipelineEdge],
-      description: "The edges of this version.",
-      resolve: (v) => [...v.definition.edges],
-    }),
-    maxRetriesPerNode: t.int({
-      description: "Default attempts per node in this version, the first included.",
-      resolve: (v) => v.definition.maxRetriesPerNode,
-    }),
-    timeoutSeconds: t.int({
-      description: "Run timeout of this version.",
-      resolve: (v) => v.definition.timeoutSeconds,
-    }),
-    maxConcurrency: t.int({
-      nullable: true,
-      description:
-        "Node executions at once within one run in this version; null: no per-run limit.",
-      resolve: (v) => v.definition.maxConcurrency,
-    }),
-    breaker: t.field({
-      type: BreakerSettingsRef,
-      description: "Breaker settings of this version.",
-      resolve: (v) => v.definition.breaker,
-    }),
+    ...definitionFields(t, (version) => version.definition),
   }),
 });
 
