@@ -52,7 +52,8 @@ export class RunCreation {
         throw new NotFoundError("pipeline", request.run.pipelineId);
       throw error;
     }
-    for (const event of request.events) this.#hooks?.onEvent?.({ ...event, runId: created.id });
+    for (const event of request.events ?? [])
+      this.#hooks?.onEvent?.({ ...event, runId: created.id });
     return created;
   }
 }

@@ -34,7 +34,10 @@ const RUN_INSERT_COLUMNS: readonly SqlColumn[] = [
 const definitionTexts = new WeakMap<PipelineDefinition, string>();
 function definitionText(definition: PipelineDefinition): string {
   let text = definitionTexts.get(definition);
-  if (text === undefined) definitionTexts.set(definition, (text = JSON.stringify(definition)));
+  if (text === undefined) {
+    text = JSON.stringify(definition);
+    definitionTexts.set(definition, text);
+  }
   return text;
 }
 
@@ -77,7 +80,7 @@ export async function insertRuns(
     if (!existing.has(run.pipelineId))
       return new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
     const record: RunRecord = {
-      id: newId(now.getTime()),
+      id: newId(),
       pipelineId: run.pipelineId,
       pipelineVersion: run.pipelineVersion,
       status: run.status,

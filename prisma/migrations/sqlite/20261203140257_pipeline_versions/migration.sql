@@ -10,14 +10,11 @@ CREATE TABLE "PipelineVersion" (
     "maxConcurrency" INTEGER,
     "breakerFailureThreshold" INTEGER NOT NULL,
     "breakerRecoveryTimeoutMs" INTEGER NOT NULL,
-    "createdAt" TIMESTAMPTZ(3) NOT NULL,
+    "createdAt" DATETIME NOT NULL,
 
-    CONSTRAINT "PipelineVersion_pkey" PRIMARY KEY ("pipelineId","version")
+    PRIMARY KEY ("pipelineId", "version"),
+    CONSTRAINT "PipelineVersion_pipelineId_fkey" FOREIGN KEY ("pipelineId") REFERENCES "Pipeline" ("id") ON DELETE CASCADE ON UPDATE CASCADE
 );
-
--- AddForeignKey
-ALTER TABLE "PipelineVersion" ADD CONSTRAINT "PipelineVersion_pipelineId_fkey" FOREIGN KEY ("pipelineId") REFERENCES "Pipeline"("id") ON DELETE CASCADE ON UPDATE CASCADE;
-
 
 -- Pipelines stored before this migration keep their current definition as their one version
 -- (the earlier ones were not kept).

@@ -10,12 +10,13 @@ CREATE TABLE "PipelineVersion" (
     "maxConcurrency" INTEGER,
     "breakerFailureThreshold" INTEGER NOT NULL,
     "breakerRecoveryTimeoutMs" INTEGER NOT NULL,
-    "createdAt" DATETIME NOT NULL,
+    "createdAt" TIMESTAMPTZ(3) NOT NULL,
 
-    PRIMARY KEY ("pipelineId", "version"),
-    CONSTRAINT "PipelineVersion_pipelineId_fkey" FOREIGN KEY ("pipelineId") REFERENCES "Pipeline" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+    CONSTRAINT "PipelineVersion_pkey" PRIMARY KEY ("pipelineId","version")
 );
 
+-- AddForeignKey
+ALTER TABLE "PipelineVersion" ADD CONSTRAINT "PipelineVersion_pipelineId_fkey" FOREIGN KEY ("pipelineId") REFERENCES "Pipeline"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- Pipelines stored before this migration keep their current definition as their one version
 -- (the earlier ones were not kept).
