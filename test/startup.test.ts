@@ -127,6 +127,17 @@ describe("start-up mistakes", () => {
     });
   });
 
+  it("names PostgreSQL and its address when it does not answer", async () => {
+    const port = await freePort();
+    const url = `postgresql://postgres@127.0.0.1:${port}/pipelines`;
+    const result = await start({ DATABASE_URL: url });
+    expect(result).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `failed to start: PostgreSQL at 127.0.0.1:${port} (DATABASE_URL ${url}) cannot be used: connection refused\n`,
+    });
+  });
+
   it("names Redis and its URL when Redis does not answer", async () => {
     const port = await freePort();
     const result = await start({
