@@ -6,10 +6,10 @@ import {
   afterAbandon,
   afterFailure,
   afterSuccess,
-  BreakerGuard,
   type BreakerSettings,
   STALE_TRIAL_MS,
 } from "../src/engine/breaker.ts";
+import { BreakerGuard, type RunBreakers } from "../src/engine/breaker-guard.ts";
 import { BreakerOpenError } from "../src/engine/errors.ts";
 import { MemoryStore } from "../src/store/memory.ts";
 
@@ -210,78 +210,84 @@ describe("BreakerGuard over a MemoryStore", () => {
   function setup() {
     const store = new MemoryStore();
     const clock = { now: at(0) };
-    const guard = new BreakerGuard(store, () => clock.now);
+    const guard = new BreakerGuard(store, { now: () => clock.now });
     const row = () => store.getBreaker("p1", "fetch");
-    return { store, clock, guard, row };
+    // One run's view per pipeline, kept for the whole test: it must stay current by itself.
+    const views = new Map<string, RunBreakers>();
+    const b = (pipelineId: string) => {
+      if (!views.has(pipelineId)) views.set(pipelineId, guard.forRun(pipelineId));
+      return views.get(pipelineId)!;
+    };
+    return { store, clock, guard, row, b };
   }
 
   it("runs the whole story: count, open, refuse, trial, re-open, abandon, close", async () => {
-    const { clock, guard, row } = setup();
+    const { clock, guard, row, b } = setup();
 
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: true,
     });
-    await guard.failed("p1", "fetch", false, settings);
+    await b("p1").failed("fetch", false, settings);
     clock.now = at(1000);
-    expect(await guard.failed("p1", "fetch", false, settings)).toMatchObject({
+    expect(await b("p1").failed("fetch", false, settings)).toMatchObject({
       state: "CLOSED",
       failureCount: 2,
     });
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: false,
     });
     clock.now = at(2000);
-    const open = await guard.failed("p1", "fetch", false, settings);
+    const open = await b("p1").failed("fetch", false, settings);
     expect(open).toMatchObject({ state: "OPEN", failureCount: 3, openedAt: at(2000) });
     expect(await row()).toStrictEqual(open);
 
     clock.now = at(2000 + 59_999);
-    const refused = await guard.admit("p1", "fetch", settings);
+    const refused = await b("p1").admit("fetch", settings);
     expect(refusal(refused).message).toBe(
       `circuit breaker of node "fetch" is OPEN until ${at(62_000).toISOString()}: not called`,
     );
     expect(await row()).toStrictEqual(open);
 
     clock.now = at(62_000);
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: true,
     });
     expect(await row()).toMatchObject({ state: "HALF_OPEN", trialStartedAt: at(62_000) });
     clock.now = at(62_100);
-    expect(refusal(await guard.admit("p1", "fetch", settings)).message).toContain("HALF_OPEN");
+    expect(refusal(await b("p1").admit("fetch", settings)).message).toContain("HALF_OPEN");
 
     clock.now = at(63_000);
-    expect(await guard.failed("p1", "fetch", true, settings)).toMatchObject({
+    expect(await b("p1").failed("fetch", true, settings)).toMatchObject({
       state: "OPEN",
       openedAt: at(63_000),
       trialStartedAt: null,
     });
     clock.now = at(63_000 + 59_999);
-    expect((await guard.admit("p1", "fetch", settings)).admitted).toBe(false);
+    expect((await b("p1").admit("fetch", settings)).admitted).toBe(false);
 
     clock.now = at(123_000);
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: true,
     });
-    await guard.abandoned("p1", "fetch", true);
+    await b("p1").abandoned("fetch", true);
     expect(await row()).toMatchObject({
       state: "OPEN",
       openedAt: at(63_000),
       trialStartedAt: null,
     });
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: true,
     });
 
     clock.now = at(124_000);
-    await guard.succeeded("p1", "fetch", true);
+    await b("p1").succeeded("fetch", true);
     expect(await row()).toStrictEqual({
       pipelineId: "p1",
       nodeId: "fetch",
@@ -291,7 +297,7 @@ describe("BreakerGuard over a MemoryStore", () => {
       trialStartedAt: null,
       updatedAt: at(124_000),
     });
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: true,
@@ -299,12 +305,12 @@ describe("BreakerGuard over a MemoryStore", () => {
   });
 
   it("resets the count on a success while CLOSED", async () => {
-    const { guard, row } = setup();
-    await guard.failed("p1", "fetch", false, settings);
-    await guard.failed("p1", "fetch", false, settings);
-    await guard.succeeded("p1", "fetch", false);
+    const { guard, row, b } = setup();
+    await b("p1").failed("fetch", false, settings);
+    await b("p1").failed("fetch", false, settings);
+    await b("p1").succeeded("fetch", false);
     expect(await row()).toMatchObject({ state: "CLOSED", failureCount: 0 });
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: true,
@@ -312,12 +318,12 @@ describe("BreakerGuard over a MemoryStore", () => {
   });
 
   it("makes only one of two concurrent calls the trial", async () => {
-    const { clock, guard } = setup();
-    for (let i = 0; i < 3; i++) await guard.failed("p1", "fetch", false, settings);
+    const { clock, guard, b } = setup();
+    for (let i = 0; i < 3; i++) await b("p1").failed("fetch", false, settings);
     clock.now = at(60_000);
     const admissions = await Promise.all([
-      guard.admit("p1", "fetch", settings),
-      guard.admit("p1", "fetch", settings),
+      b("p1").admit("fetch", settings),
+      b("p1").admit("fetch", settings),
     ]);
     expect(admissions.map((a) => (a.admitted ? (a.trial ? "trial" : "call") : "refused"))).toEqual([
       "trial",
@@ -326,14 +332,14 @@ describe("BreakerGuard over a MemoryStore", () => {
   });
 
   it("lets a call take over a stale trial through the store", async () => {
-    const { clock, guard, row } = setup();
-    for (let i = 0; i < 3; i++) await guard.failed("p1", "fetch", false, settings);
+    const { clock, guard, row, b } = setup();
+    for (let i = 0; i < 3; i++) await b("p1").failed("fetch", false, settings);
     clock.now = at(60_000);
-    expect((await guard.admit("p1", "fetch", settings)).admitted).toBe(true);
+    expect((await b("p1").admit("fetch", settings)).admitted).toBe(true);
     clock.now = at(60_000 + STALE_TRIAL_MS - 1);
-    expect((await guard.admit("p1", "fetch", settings)).admitted).toBe(false);
+    expect((await b("p1").admit("fetch", settings)).admitted).toBe(false);
     clock.now = at(60_000 + STALE_TRIAL_MS);
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: true,
     });
@@ -341,16 +347,16 @@ describe("BreakerGuard over a MemoryStore", () => {
   });
 
   it("does not write when a non-trial call is abandoned", async () => {
-    const { guard, row } = setup();
-    await guard.failed("p1", "fetch", false, settings);
+    const { guard, row, b } = setup();
+    await b("p1").failed("fetch", false, settings);
     const before = await row();
-    await guard.abandoned("p1", "fetch", false);
+    await b("p1").abandoned("fetch", false);
     expect(await row()).toStrictEqual(before);
   });
 
   it("reset() closes the breaker and clears its count", async () => {
-    const { clock, guard, row } = setup();
-    for (let i = 0; i < 3; i++) await guard.failed("p1", "fetch", false, settings);
+    const { clock, guard, row, b } = setup();
+    for (let i = 0; i < 3; i++) await b("p1").failed("fetch", false, settings);
     expect(await row()).toMatchObject({ state: "OPEN" });
     clock.now = at(5_000);
     const expected: BreakerRecord = {
@@ -364,7 +370,7 @@ describe("BreakerGuard over a MemoryStore", () => {
     };
     expect(await guard.reset("p1", "fetch")).toStrictEqual(expected);
     expect(await row()).toStrictEqual(expected);
-    expect(await guard.admit("p1", "fetch", settings)).toStrictEqual({
+    expect(await b("p1").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: true,
@@ -374,15 +380,15 @@ describe("BreakerGuard over a MemoryStore", () => {
   });
 
   it("keeps one breaker per pipeline node", async () => {
-    const { guard, store } = setup();
-    for (let i = 0; i < 3; i++) await guard.failed("p1", "fetch", false, settings);
-    expect((await guard.admit("p1", "fetch", settings)).admitted).toBe(false);
-    expect(await guard.admit("p1", "other", settings)).toStrictEqual({
+    const { guard, store, b } = setup();
+    for (let i = 0; i < 3; i++) await b("p1").failed("fetch", false, settings);
+    expect((await b("p1").admit("fetch", settings)).admitted).toBe(false);
+    expect(await b("p1").admit("other", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: true,
     });
-    expect(await guard.admit("p2", "fetch", settings)).toStrictEqual({
+    expect(await b("p2").admit("fetch", settings)).toStrictEqual({
       admitted: true,
       trial: false,
       clean: true,

@@ -100,7 +100,7 @@ function chain(stubUrl: string) {
 }
 
 // Real processes: on a loaded machine starting one takes seconds, so each test gets a minute.
-describe.skipIf(!ready)("several instances on PostgreSQL and Redis", { timeout: 60_000 }, () => {
+describe.skipIf(!ready)("several instances on PostgreSQL and Redis", { timeout: 180_000 }, () => {
   let db: TestDatabase;
   let stub: Stub;
   let slowBehaviour: (call: number) => "hang" | { status: number; delayMs?: number } = () => ({
@@ -331,7 +331,7 @@ describe.skipIf(!ready)("several instances on PostgreSQL and Redis", { timeout: 
   });
 });
 
-describe("restart on SQLite", { timeout: 60_000 }, () => {
+describe("restart on SQLite", { timeout: 180_000 }, () => {
   let stub: Stub;
   let dir: string;
   const processes: ServerProcess[] = [];

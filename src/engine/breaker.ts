@@ -14,7 +14,6 @@
 import { BREAKER_NODE_TYPES } from "../domain/definition.ts";
 import { BadInputError } from "../domain/errors.ts";
 import type { BreakerRecord, PipelineRecord } from "../domain/records.ts";
-import type { Store } from "../store/types.ts";
 import { BreakerOpenError } from "./errors.ts";
 
 export interface BreakerSettings {
@@ -37,7 +36,8 @@ export type Admission =
     }
   | { readonly admitted: false; readonly error: BreakerOpenError };
 
-const closed = (pipelineId: string, nodeId: string, now: Date): BreakerRecord => ({
+/** A closed breaker with no failures counted. */
+export const closedBreaker = (pipelineId: string, nodeId: string, now: Date): BreakerRecord => ({
   pipelineId,
   nodeId,
   state: "CLOSED",
@@ -89,7 +89,7 @@ export function afterSuccess(
 ): BreakerRecord | null {
   if (!current) return null;
   if (current.state === "HALF_OPEN" && trial)
-    return closed(current.pipelineId, current.nodeId, now);
+    return closedBreaker(current.pipelineId, current.nodeId, now);
   if (current.state === "CLOSED" && current.failureCount > 0)
     return { ...current, failureCount: 0, updatedAt: now };
   // A call admitted before the breaker opened that succeeds late proves little: leave it open.
@@ -104,7 +104,7 @@ export function afterFailure(
   now: Date,
   key: { pipelineId: string; nodeId: string },
 ): BreakerRecord {
-  const base = current ?? closed(key.pipelineId, key.nodeId, now);
+  const base = current ?? closedBreaker(key.pipelineId, key.nodeId, now);
   const failureCount = base.failureCount + 1;
   if (base.state === "HALF_OPEN" && trial) {
     return {
@@ -137,61 +137,6 @@ export function afterAbandon(
 ): BreakerRecord | null {
   if (!current || !trial || current.state !== "HALF_OPEN") return null;
   return { ...current, state: "OPEN", trialStartedAt: null, updatedAt: now };
-}
-
-/** The breakers of one store, with a clock that tests can replace. */
-export class BreakerGuard {
-  constructor(
-    private readonly store: Store,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  async admit(pipelineId: string, nodeId: string, settings: BreakerSettings): Promise<Admission> {
-    // Most calls find the breaker closed: one plain read, no transaction.
-    const current = await this.store.getBreaker(pipelineId, nodeId);
-    if (!current || current.state === "CLOSED") {
-      return { admitted: true, trial: false, clean: !current || current.failureCount === 0 };
-    }
-    let admission!: Admission;
-    await this.store.updateBreaker(pipelineId, nodeId, (row) => {
-      const decision = admit(row, settings, this.now());
-      admission = decision.admission;
-      return decision.next;
-    });
-    return admission;
-  }
-
-  async succeeded(pipelineId: string, nodeId: string, trial: boolean): Promise<void> {
-    await this.store.updateBreaker(pipelineId, nodeId, (row) =>
-      afterSuccess(row, trial, this.now()),
-    );
-  }
-
-  async failed(
-    pipelineId: string,
-    nodeId: string,
-    trial: boolean,
-    settings: BreakerSettings,
-  ): Promise<BreakerRecord | null> {
-    return this.store.updateBreaker(pipelineId, nodeId, (row) =>
-      afterFailure(row, trial, settings, this.now(), { pipelineId, nodeId }),
-    );
-  }
-
-  async abandoned(pipelineId: string, nodeId: string, trial: boolean): Promise<void> {
-    if (!trial) return;
-    await this.store.updateBreaker(pipelineId, nodeId, (row) =>
-      afterAbandon(row, trial, this.now()),
-    );
-  }
-
-  /** Closes the breaker and clears its count. */
-  async reset(pipelineId: string, nodeId: string): Promise<BreakerRecord> {
-    const now = this.now();
-    return (await this.store.updateBreaker(pipelineId, nodeId, () =>
-      closed(pipelineId, nodeId, now),
-    ))!;
-  }
 }
 
 /** @throws {BadInputError} when the pipeline has no such node, or the node has no breaker */

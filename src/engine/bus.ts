@@ -11,7 +11,7 @@ import { setMaxListeners } from "node:events";
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { RunEventRecord } from "../domain/records.ts";
+import type { BreakerRecord, RunEventRecord } from "../domain/records.ts";
 
 /** The channels and what travels on them. */
 export interface BusChannels {
@@ -21,6 +21,8 @@ export interface BusChannels {
   readonly cancel: { readonly runId: string };
   /** `work`: runs wait to be taken (queued beyond an instance's room, or handed over). */
   readonly work: Record<string, never>;
+  /** `breaker`: a breaker's row after a change, and the instance that made it. */
+  readonly breaker: { readonly row: BreakerRecord; readonly from: string };
 }
 
 type BusEvent = CustomEvent<unknown>;
@@ -44,6 +46,11 @@ export interface EventBus {
   /** Tells every instance that runs wait to be taken, so that they poll at once. */
   publishWork(): void;
   onWork(listener: () => void): () => void;
+  /** Tells every instance that a breaker changed, so that the runs under way there see it. */
+  publishBreaker(change: BusChannels["breaker"]): void;
+  onBreaker(listener: (change: BusChannels["breaker"]) => void): () => void;
+  /** True when messages reach other instances (Redis); false when only this process. */
+  readonly shared: boolean;
   close(): Promise<void>;
 }
 
@@ -54,6 +61,23 @@ function revive(value: unknown): RunEventRecord {
   return event.at instanceof Date
     ? event
     : { ...event, at: new Date(event.at as unknown as string) };
+}
+
+const dateOrNull = (value: Date | string | null) =>
+  value === null || value instanceof Date ? value : new Date(value);
+
+function reviveBreaker(change: BusChannels["breaker"]): BusChannels["breaker"] {
+  const { row } = change;
+  if (row.updatedAt instanceof Date) return change;
+  return {
+    from: change.from,
+    row: {
+      ...row,
+      openedAt: dateOrNull(row.openedAt),
+      trialStartedAt: dateOrNull(row.trialStartedAt),
+      updatedAt: new Date(row.updatedAt),
+    },
+  };
 }
 
 /**
@@ -98,6 +122,13 @@ function busOn(target: BusTarget, local: boolean): EventBus {
       listen("cancel", (detail) => listener((detail as BusChannels["cancel"]).runId)),
     publishWork: () => target.dispatchEvent(new CustomEvent("work", { detail: {} })),
     onWork: (listener) => listen("work", () => listener()),
+    publishBreaker: (change) => {
+      if (local && !listeners.has("breaker")) return;
+      target.dispatchEvent(new CustomEvent("breaker", { detail: change }));
+    },
+    onBreaker: (listener) =>
+      listen("breaker", (detail) => listener(reviveBreaker(detail as BusChannels["breaker"]))),
+    shared: !local,
     close: async () => {},
   };
 }

@@ -18,7 +18,8 @@ import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records
 import { isTerminalRunStatus } from "../domain/status.ts";
 import { type ValidationError, validationFailureMessage } from "../domain/validation.ts";
 import type { NewRun, NewRunRequest, Store } from "../store/types.ts";
-import { assertHasBreaker, BreakerGuard } from "./breaker.ts";
+import { assertHasBreaker } from "./breaker.ts";
+import { BreakerGuard } from "./breaker-guard.ts";
 import type { EventBus } from "./bus.ts";
 import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
@@ -87,7 +88,7 @@ export class Engine {
       lost: (runId) => this.#lost(runId),
       cancel: (runId) => this.#active.get(runId)?.cancel(),
     });
-    this.breakers = new BreakerGuard(options.store, options.now);
+    this.breakers = new BreakerGuard(options.store, options);
     this.actions = new ActionRegistry(options);
     this.agents = new AgentRegistry(options.agents ?? [], options.hooks);
     this.#handlers = nodeHandlers(this.actions, this.agents);
@@ -391,5 +392,6 @@ export class Engine {
     await this.#writer.close();
     await this.#ownership.stop(unfinished);
     this.#queue.clear();
+    this.breakers.close();
   }
 }

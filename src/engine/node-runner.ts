@@ -12,9 +12,10 @@ import {
   retryPolicyOf,
 } from "../domain/definition.ts";
 import type { JsonValue } from "../domain/json.ts";
-import type { BreakerGuard } from "./breaker.ts";
+import type { AbortScope } from "./abort-group.ts";
+import type { RunBreakers } from "./breaker-guard.ts";
 import type { NodeHandler } from "./nodes/types.ts";
-import { executeWithRetry } from "./retry.ts";
+import { type AttemptContext, executeWithRetry } from "./retry.ts";
 
 export type NodeOutcome =
   | { readonly kind: "completed"; readonly attempt: number; readonly output: JsonValue }
@@ -23,32 +24,32 @@ export type NodeOutcome =
   | { readonly kind: "aborted" };
 
 export interface NodeRun {
-  readonly pipelineId: string;
   readonly definition: PipelineDefinition;
   readonly node: NodeDefinition;
   readonly handler: NodeHandler;
   /** Attempts made before (a run resumed after a crash); numbering goes on from there. */
   readonly previousAttempts: number;
-  /** The run's signal: fires when the run ends. */
-  readonly signal: AbortSignal;
-  readonly breakers: BreakerGuard;
+  /** The node's share of the run's abort: fires when the run ends. */
+  readonly abort: AbortScope;
+  /** The run's view of its pipeline's breakers. */
+  readonly breakers: RunBreakers;
   readonly logger: Logger;
-  /** The handler's context for one attempt. */
-  readonly contextFor: (attempt: number, signal: AbortSignal) => Parameters<NodeHandler>[0];
+  /** The handler's context for one attempt, whose signal is the attempt's. */
+  readonly contextFor: (attempt: AttemptContext) => Parameters<NodeHandler>[0];
   readonly onStarted: (attempt: number) => void;
   readonly onRetrying: (attempt: number, delayMs: number, error: unknown) => void;
 }
 
 /** Runs the node to an outcome; never throws. */
 export async function runNode(run: NodeRun): Promise<NodeOutcome> {
-  const { pipelineId, node, breakers, signal } = run;
+  const { node, breakers, abort } = run;
   const guarded = BREAKER_NODE_TYPES.has(node.type);
   const settings = breakerSettingsOf(node, run.definition);
   let trial = false;
   let clean = true;
   if (guarded) {
-    const admission = await breakers.admit(pipelineId, node.id, settings);
-    if (signal.aborted) return { kind: "aborted" };
+    const admission = await breakers.admit(node.id, settings);
+    if (abort.aborted) return { kind: "aborted" };
     if (!admission.admitted)
       return { kind: "failed", attempt: run.previousAttempts, error: admission.error };
     trial = admission.trial;
@@ -61,7 +62,7 @@ export async function runNode(run: NodeRun): Promise<NodeOutcome> {
       async (context) => {
         attempt = context.attempt;
         run.onStarted(attempt);
-        return (await run.handler(run.contextFor(attempt, context.signal))) as JsonValue;
+        return (await run.handler(run.contextFor(context))) as JsonValue;
       },
       {
         ...policy,
@@ -70,31 +71,29 @@ export async function runNode(run: NodeRun): Promise<NodeOutcome> {
         previousAttempts: run.previousAttempts,
         timeoutMs: node.timeoutMs ?? null,
         onRetry: ({ attempt: failed, delayMs, error }) => {
-          if (!signal.aborted) run.onRetrying(failed, delayMs, error);
+          if (!abort.aborted) run.onRetrying(failed, delayMs, error);
         },
       },
-      signal,
+      abort,
     );
-    if (signal.aborted) {
-      await breakers.abandoned(pipelineId, node.id, trial);
+    if (abort.aborted) {
+      await breakers.abandoned(node.id, trial);
       return { kind: "aborted" };
     }
     // A clean breaker has nothing to reset: no write on the common path.
-    if (guarded && (trial || !clean)) await breakers.succeeded(pipelineId, node.id, trial);
+    if (guarded && (trial || !clean)) await breakers.succeeded(node.id, trial);
     return { kind: "completed", attempt, output };
   } catch (error) {
-    if (signal.aborted) {
-      await breakers.abandoned(pipelineId, node.id, trial).catch(() => {});
+    if (abort.aborted) {
+      await breakers.abandoned(node.id, trial).catch(() => {});
       return { kind: "aborted" };
     }
     if (guarded) {
       // Awaited, so that a run started right after this one fails sees the breaker's count.
-      const breaker = await breakers
-        .failed(pipelineId, node.id, trial, settings)
-        .catch((err: unknown) => {
-          run.logger.error({ err, nodeId: node.id }, "could not record a breaker failure");
-          return null;
-        });
+      const breaker = await breakers.failed(node.id, trial, settings).catch((err: unknown) => {
+        run.logger.error({ err, nodeId: node.id }, "could not record a breaker failure");
+        return null;
+      });
       if (
         breaker?.state === "OPEN" &&
         breaker.openedAt?.getTime() === breaker.updatedAt.getTime()

@@ -6,18 +6,24 @@
  * Cockatiel 3 sleeps between attempts on a timer that ignores the AbortSignal, so the whole
  * execution is raced against the signal: a cancel ends the wait at once, and the pending
  * timer (unref'd) finds the signal aborted and gives up without calling the handler again.
+ *
+ * Most executions succeed at their first attempt. Without a per-attempt timeout that attempt is
+ * made directly, and the policies are built only once it has failed and a retry is due: for a
+ * step that does little, building them cost as much as the whole rest of the engine's work.
  */
 import {
   ExponentialBackoff,
   fullJitterGenerator,
   handleWhen,
+  type IExponentialBackoffOptions,
   noJitterGenerator,
   retry,
   TaskCancelledError,
   TimeoutStrategy,
   timeout,
 } from "cockatiel";
-import { AttemptTimeoutError, abortable, abortError, isRetryable } from "./errors.ts";
+import { type AbortScope, signalScope } from "./abort-group.ts";
+import { AttemptTimeoutError, abortable, abortError, isRetryable, sleep } from "./errors.ts";
 
 export interface RetryOptions {
   /** Calls in all, the first included. */
@@ -45,6 +51,50 @@ export interface AttemptContext {
  * attempts; rejects with the last error, or with an abort error when `signal` fires.
  */
 export async function executeWithRetry<T>(
+  attempt: (context: AttemptContext) => Promise<T>,
+  options: RetryOptions,
+  abort: AbortSignal | AbortScope,
+): Promise<T> {
+  const scope = abort instanceof AbortSignal ? signalScope(abort) : abort;
+  if (options.timeoutMs || scope.aborted) return withPolicies(attempt, options, scope.signal);
+  const previous = options.previousAttempts ?? 0;
+  try {
+    // The context's signal is the scope's, made only if the handler looks at it.
+    return await scope.race(
+      attempt({
+        attempt: previous + 1,
+        get signal() {
+          return scope.signal;
+        },
+      }),
+    );
+  } catch (error) {
+    if (scope.aborted) throw abortError(scope.signal);
+    if (options.maxAttempts <= 1 || !isRetryable(error)) throw error;
+    // The delay cockatiel's backoff would give after this attempt; the policies take over
+    // from the next one, their backoff going on from here.
+    const [delayMs] = (options.jitter ? fullJitterGenerator : noJitterGenerator)(
+      previous,
+      backoffOptions(options),
+    );
+    options.onRetry?.({ attempt: previous + 1, delayMs, error });
+    await sleep(delayMs, scope.signal);
+    return withPolicies(
+      attempt,
+      { ...options, maxAttempts: options.maxAttempts - 1, previousAttempts: previous + 1 },
+      scope.signal,
+    );
+  }
+}
+
+const backoffOptions = (options: RetryOptions): IExponentialBackoffOptions<number> => ({
+  initialDelay: options.initialDelayMs,
+  maxDelay: options.maxDelayMs,
+  exponent: 2,
+  generator: noJitterGenerator,
+});
+
+async function withPolicies<T>(
   attempt: (context: AttemptContext) => Promise<T>,
   options: RetryOptions,
   signal: AbortSignal,

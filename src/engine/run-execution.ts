@@ -17,7 +17,8 @@ import type { NodeDefinition, NodeType } from "../domain/definition.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { RunStatus } from "../domain/status.ts";
-import type { BreakerGuard } from "./breaker.ts";
+import { AbortGroup, type GroupMember } from "./abort-group.ts";
+import type { BreakerGuard, RunBreakers } from "./breaker-guard.ts";
 import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage } from "./errors.ts";
 import { ancestorsOf } from "./graph.ts";
@@ -62,7 +63,8 @@ export class RunExecution {
   readonly #services: ExecutionServices;
   readonly #state: RunState;
   readonly #record: RunRecorder;
-  readonly #controller = new AbortController();
+  readonly #abort = new AbortGroup();
+  readonly #breakers: RunBreakers;
   readonly #runQueue: PQueue | undefined;
   readonly #logger: Logger;
   readonly #stored: readonly NodeRunRecord[];
@@ -96,6 +98,7 @@ export class RunExecution {
       this.#stored,
       services.outputLimits,
     );
+    this.#breakers = services.breakers.forRun(run.pipelineId);
     this.#startedAt = run.startedAt ?? new Date();
     this.#logger = services.logger.child({ runId: run.id, pipelineId: run.pipelineId });
     const concurrency = pipeline.definition.maxConcurrency;
@@ -189,7 +192,8 @@ export class RunExecution {
     if (this.#ending) return;
     this.#ending = true;
     clearTimeout(this.#deadline);
-    this.#controller.abort(new Error("run handed over to another instance"));
+    this.#abort.abort(new Error("run handed over to another instance"));
+    this.#breakers.release();
     if (dropWrites) this.#record.drop();
     this.#resolveDone("ABANDONED");
   }
@@ -240,17 +244,25 @@ export class RunExecution {
     return found;
   }
 
-  #context(node: NodeDefinition, attempt: number, signal: AbortSignal): NodeContext {
+  /** @param signal read only when the handler asks for it (see AbortGroup) */
+  #context(
+    node: NodeDefinition,
+    attempt: number,
+    signal: { readonly signal: AbortSignal },
+  ): NodeContext {
     return {
       runId: this.id,
       pipelineId: this.run.pipelineId,
       node,
+      config: node.config,
       inputs: this.#state.inputsOf(node.id),
       upstream: (id) =>
         this.#ancestors(node.id).has(id) ? this.#record.completedOutput(id) : undefined,
       trigger: (this.run.triggerData ?? null) as JsonValue,
       attempt,
-      signal,
+      get signal() {
+        return signal.signal;
+      },
       logger: this.#logger,
       expression: this.#pipeline.conditions.get(node.id),
     };
@@ -296,7 +308,7 @@ export class RunExecution {
     let output: JsonValue;
     try {
       output = this.#services.handlers[node.type](
-        this.#context(node, attempt, this.#controller.signal),
+        this.#context(node, attempt, this.#abort),
       ) as JsonValue;
     } catch (error) {
       this.#failed(node, attempt, error);
@@ -307,42 +319,42 @@ export class RunExecution {
 
   #enqueue(node: NodeDefinition): void {
     this.#inFlight++;
-    const signal = this.#controller.signal;
+    const member = this.#abort.member();
     // A DELAY only waits: it takes no node slot, or 64 sleeping runs would stop all others.
+    // Tasks of a run that ended while they were queued return at once (see #runAsync): cheaper
+    // than an abort listener per queued task.
     const queued =
       node.type === "DELAY"
-        ? this.#runAsync(node)
+        ? this.#runAsync(node, member)
         : this.#runQueue
-          ? this.#runQueue.add(
-              () => this.#services.queue.add(() => this.#runAsync(node), { signal }),
-              { signal },
-            )
-          : this.#services.queue.add(() => this.#runAsync(node), { signal });
-    queued
-      .catch((error: unknown) => {
-        // Aborted while waiting in a queue: the run is ending, nothing to record.
-        if (!signal.aborted)
-          this.#logger.error({ err: error, nodeId: node.id }, "node task failed unexpectedly");
-      })
-      .finally(() => {
-        this.#inFlight--;
-        if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
-        this.#drain();
-      });
+          ? this.#runQueue.add(() => this.#services.queue.add(() => this.#runAsync(node, member)))
+          : this.#services.queue.add(() => this.#runAsync(node, member));
+    const settled = () => {
+      member.release();
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      this.#drain();
+    };
+    queued.then(settled, (error: unknown) => {
+      // runNode never throws: this is a bug of the engine's own, not the node's.
+      if (!member.aborted)
+        this.#logger.error({ err: error, nodeId: node.id }, "node task failed unexpectedly");
+      settled();
+    });
   }
 
-  async #runAsync(node: NodeDefinition): Promise<void> {
+  /** @param abort the node's own, aborted with the run (see AbortGroup) */
+  async #runAsync(node: NodeDefinition, abort: GroupMember): Promise<void> {
     if (this.#ending) return;
     const outcome = await runNode({
-      pipelineId: this.run.pipelineId,
       definition: this.#pipeline.definition,
       node,
       handler: this.#services.handlers[node.type],
       previousAttempts: this.#record.attempts(node.id),
-      signal: this.#controller.signal,
-      breakers: this.#services.breakers,
+      abort,
+      breakers: this.#breakers,
       logger: this.#logger,
-      contextFor: (attempt, signal) => this.#context(node, attempt, signal),
+      contextFor: (attempt) => this.#context(node, attempt.attempt, attempt),
       onStarted: (attempt) => this.#record.nodeStarted(node, attempt),
       onRetrying: (attempt, delayMs, error) =>
         this.#record.nodeRetrying(node.id, attempt, delayMs, error),
@@ -364,7 +376,8 @@ export class RunExecution {
     if (this.#ending) return;
     this.#ending = true;
     clearTimeout(this.#deadline);
-    this.#controller.abort(new Error(`run ${ending.status.toLowerCase()}`));
+    this.#abort.abort(new Error(`run ${ending.status.toLowerCase()}`));
+    this.#breakers.release();
     const now = new Date();
     this.#record.cancelRunningNodes(now);
     this.#record.runEnded(ending, this.#startedAt, this.#pipeline.definition.timeoutSeconds, now);

@@ -35,7 +35,8 @@ export function freePort(): Promise<number> {
 export async function startServerProcess(
   name: string,
   env: Record<string, string>,
-  readyTimeoutMs = 20_000,
+  // A bound for a stuck start, not a timing: on a loaded machine tsx alone took over 20 s.
+  readyTimeoutMs = 60_000,
 ): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], {

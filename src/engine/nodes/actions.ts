@@ -12,10 +12,8 @@ import { renderJson, templateProblem } from "../templates.ts";
 import { httpRequest } from "./http-client.ts";
 import { type NodeContext, type NodeHandler, render } from "./types.ts";
 
-export interface ActionContext extends NodeContext {
-  /** The node's `config` (templates not yet rendered: call `render`). */
-  readonly config: JsonObject;
-}
+/** What an action's `run` receives: the node's context, `config` included. */
+export type ActionContext = NodeContext;
 
 export interface ActionDefinition {
   readonly name: string;
@@ -205,6 +203,7 @@ export class ActionRegistry implements ActionCatalog {
     const name = String(context.node.config.action);
     const action = this.#actions.get(name);
     if (!action) throw new PermanentError(`unknown action "${name}"`, "UNKNOWN_ACTION");
-    return action.run({ ...context, config: context.node.config });
+    // The context as it is, not a copy: a copy would read its signal, made only when asked for.
+    return action.run(context);
   };
 }

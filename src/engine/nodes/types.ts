@@ -1,7 +1,7 @@
 /** What a node handler receives and returns. */
 import type { Logger } from "pino";
 import type { NodeDefinition } from "../../domain/definition.ts";
-import type { JsonValue } from "../../domain/json.ts";
+import type { JsonObject, JsonValue } from "../../domain/json.ts";
 import type { CompiledExpression } from "../expressions.ts";
 import { renderString, renderValue, type TemplateView } from "../templates.ts";
 
@@ -9,6 +9,8 @@ export interface NodeContext {
   readonly runId: string;
   readonly pipelineId: string;
   readonly node: NodeDefinition;
+  /** The node's `config` (templates not yet rendered: call `render`). */
+  readonly config: JsonObject;
   /** Output of each live predecessor, by node id. */
   readonly inputs: Readonly<Record<string, JsonValue>>;
   /**
