@@ -80,7 +80,9 @@ function chain(stubUrl: string) {
   const http = (id: string, pathName: string) => ({
     id,
     type: "ACTION",
-    config: { action: "http", url: `${stubUrl}${pathName}` },
+    // A hung call stays hung however long the other instance takes to start on a busy
+    // machine (the action's own default limit is 30 s).
+    config: { action: "http", url: `${stubUrl}${pathName}`, timeoutMs: 600_000 },
     retry: { maxAttempts: 3, initialDelayMs: 10 },
   });
   return {

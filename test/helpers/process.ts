@@ -137,7 +137,8 @@ export function runToExit(
     stderr += chunk.toString("utf8");
   });
   child.stdin.end(options.input ?? "");
-  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
+  // A bound for a stuck process: a tsx start alone took over 30 s on a loaded 2-core machine.
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   return new Promise((resolve) =>
     child.once("close", (code, signal) => {
       clearTimeout(timer);
