@@ -7,9 +7,10 @@
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-node";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
-import { createMemoryBus, createRedisBus, type EventBus } from "./engine/bus.ts";
+import { createMemoryBus, type EventBus } from "./engine/bus.ts";
 import { Engine } from "./engine/engine.ts";
 import { combineHooks } from "./engine/hooks.ts";
+import { createRedisBus } from "./engine/redis-bus.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createEngineMetrics, type EngineMetrics } from "./observability/metrics.ts";
 import { createRunLogHooks } from "./observability/run-log.ts";

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunEventRecord } from "../src/domain/records.ts";
-import { createMemoryBus, createRedisBus, type EventBus } from "../src/engine/bus.ts";
+import { createMemoryBus, type EventBus } from "../src/engine/bus.ts";
+import { createRedisBus } from "../src/engine/redis-bus.ts";
 import { REDIS_URL, serviceAvailable } from "./helpers/services.ts";
 import { waitFor } from "./helpers/wait.ts";
 

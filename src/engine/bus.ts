@@ -8,9 +8,6 @@
  * live stream meet without a gap or a duplicate.
  */
 import { setMaxListeners } from "node:events";
-import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
-import { Redis } from "ioredis";
-import type { Logger } from "pino";
 import type { BreakerRecord, RunEventRecord } from "../domain/records.ts";
 
 /** The channels and what travels on them. */
@@ -25,9 +22,9 @@ export interface BusChannels {
   readonly breaker: { readonly row: BreakerRecord; readonly from: string };
 }
 
-type BusEvent = CustomEvent<unknown>;
+export type BusEvent = CustomEvent<unknown>;
 /** What both the in-memory EventTarget and the Redis event target offer. */
-interface BusTarget {
+export interface BusTarget {
   addEventListener(type: string, listener: (event: BusEvent) => void): void;
   removeEventListener(type: string, listener: (event: BusEvent) => void): void;
   dispatchEvent(event: BusEvent): boolean;
@@ -51,8 +48,20 @@ export interface EventBus {
   onBreaker(listener: (change: BusChannels["breaker"]) => void): () => void;
   /** True when messages reach other instances (Redis); false when only this process. */
   readonly shared: boolean;
+  /**
+   * Whether messages get through now. While not (Redis is down), publishing drops them and
+   * subscribers must read the store instead; `reason` says why.
+   */
+  health(): BusHealth;
   close(): Promise<void>;
 }
+
+export interface BusHealth {
+  readonly available: boolean;
+  readonly reason: string | null;
+}
+
+const HEALTHY: BusHealth = { available: true, reason: null };
 
 const runChannel = (runId: string) => `run:${runId}`;
 
@@ -84,7 +93,7 @@ function reviveBreaker(change: BusChannels["breaker"]): BusChannels["breaker"] {
  * @param local true when every listener is in this process: events nobody listens to are then
  * not dispatched at all (most runs have no subscriber).
  */
-function busOn(target: BusTarget, local: boolean): EventBus {
+export function busOn(target: BusTarget, local: boolean): EventBus {
   const listeners = new Map<string, number>();
   const listen = (type: string, listener: (detail: unknown) => void) => {
     const handler = (event: BusEvent) => {
@@ -129,6 +138,7 @@ function busOn(target: BusTarget, local: boolean): EventBus {
     onBreaker: (listener) =>
       listen("breaker", (detail) => listener(reviveBreaker(detail as BusChannels["breaker"]))),
     shared: !local,
+    health: () => HEALTHY,
     close: async () => {},
   };
 }
@@ -139,30 +149,4 @@ export function createMemoryBus(): EventBus {
   // A run may have any number of subscribers; Node warns past 10 listeners by default.
   setMaxListeners(0, target);
   return busOn(target as unknown as BusTarget, true);
-}
-
-/** The bus through Redis; resolves once both connections are up. */
-export async function createRedisBus(
-  redisUrl: string,
-  logger?: Pick<Logger, "warn">,
-): Promise<EventBus> {
-  const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
-  const publishClient = new Redis(redisUrl, options);
-  const subscribeClient = new Redis(redisUrl, options);
-  // Connection errors are retried by ioredis; without a listener they would crash the process.
-  const onError = (error: Error) => logger?.warn({ err: error }, "Redis connection error");
-  publishClient.on("error", onError);
-  subscribeClient.on("error", onError);
-  await Promise.all([publishClient.connect(), subscribeClient.connect()]);
-  const bus = busOn(
-    createRedisEventTarget<BusEvent>({ publishClient, subscribeClient }) as unknown as BusTarget,
-    false,
-  );
-  return {
-    ...bus,
-    close: async () => {
-      publishClient.disconnect();
-      subscribeClient.disconnect();
-    },
-  };
 }

@@ -3,7 +3,6 @@
  * (which ones is ownership.ts's business), cancels them wherever they execute, and streams
  * their events. No GraphQL in here.
  */
-import { LRUCache } from "lru-cache";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import type { NodeType, PipelineDefinition, PipelineInput } from "../domain/definition.ts";
@@ -18,9 +17,11 @@ import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records
 import { isTerminalRunStatus } from "../domain/status.ts";
 import { type ValidationError, validationFailureMessage } from "../domain/validation.ts";
 import type { NewRun, NewRunRequest, Store } from "../store/types.ts";
+import { StoreAvailability } from "./availability.ts";
 import { assertHasBreaker } from "./breaker.ts";
 import { BreakerGuard } from "./breaker-guard.ts";
 import type { EventBus } from "./bus.ts";
+import { CompiledVersions } from "./compiled-versions.ts";
 import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
 import { AgentRegistry } from "./nodes/agents.ts";
@@ -36,8 +37,8 @@ import { refusedRunEvents } from "./run-recorder.ts";
 import { runEventStream } from "./stream.ts";
 import { RunWriter } from "./writer.ts";
 
-/** How long `cancelRun` waits for another instance to confirm the cancel. */
-const REMOTE_CANCEL_WAIT_MS = 3000;
+/** How long stop() waits at most for the last writes when the database does not answer. */
+const FINAL_FLUSH_MS = 10_000;
 
 export class Engine {
   readonly store: Store;
@@ -46,6 +47,8 @@ export class Engine {
   readonly agents: AgentRegistry;
   readonly breakers: BreakerGuard;
   readonly instanceId: string;
+  /** Whether the database is there as this instance sees it (outages, see availability.ts). */
+  readonly availability: StoreAvailability;
   readonly #logger: Logger;
   readonly #queue: PQueue;
   readonly #writer: RunWriter;
@@ -55,8 +58,10 @@ export class Engine {
   readonly #creation: RunCreation;
   readonly #options: EngineOptions;
   readonly #limits: InputLimits;
-  /** Compiled pipeline versions (a version compiles the same while the actions stay the same). */
-  readonly #compiled = new LRUCache<string, CompileOutcome>({ max: 256 });
+  readonly #compiled = new CompiledVersions(
+    (definition) => this.compile(definition),
+    () => this.actions.generation,
+  );
   #stopping = false;
   /** Runs being created here to execute here: they count against maxActiveRuns already. */
   #starting = 0;
@@ -69,9 +74,16 @@ export class Engine {
     this.#options = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#queue = new PQueue({ concurrency: options.maxConcurrentNodes ?? 64 });
+    this.availability = new StoreAvailability({
+      store: { probe: () => options.store.probe(options.instanceId) },
+      logger: options.logger,
+      probeMs: options.probeMs,
+    });
     this.#writer = new RunWriter({
       ...options,
       ownerId: options.instanceId,
+      availability: this.availability,
+      stallLimitMs: options.leaseMs ?? 5000,
       onRejected: (runIds) => {
         for (const id of runIds) this.#lost(id);
       },
@@ -82,12 +94,15 @@ export class Engine {
       },
     });
     this.#creation = new RunCreation(options.store, options.hooks);
-    this.#ownership = new RunOwnership(options, {
-      ids: () => [...this.#active.keys()],
-      execute: (run) => this.#execute(run),
-      lost: (runId) => this.#lost(runId),
-      cancel: (runId) => this.#active.get(runId)?.cancel(),
-    });
+    this.#ownership = new RunOwnership(
+      { ...options, availability: this.availability },
+      {
+        ids: () => [...this.#active.keys()],
+        execute: (run) => this.#execute(run),
+        lost: (runId) => this.#lost(runId),
+        cancel: (runId) => this.#active.get(runId)?.cancel(),
+      },
+    );
     this.breakers = new BreakerGuard(options.store, options);
     this.actions = new ActionRegistry(options);
     this.agents = new AgentRegistry(options.agents ?? [], options.hooks);
@@ -120,21 +135,6 @@ export class Engine {
     return definitionFromInput(input, this.#limits, countLimits);
   }
 
-  /** Each pipeline version is compiled once, not once when a run is created and again when executed. */
-  #compileVersion(
-    pipelineId: string,
-    version: number,
-    definition: PipelineDefinition,
-  ): CompileOutcome {
-    const key = `${pipelineId}@${version}#${this.actions.generation}`;
-    let outcome = this.#compiled.get(key);
-    if (!outcome) {
-      outcome = this.compile(definition);
-      this.#compiled.set(key, outcome);
-    }
-    return outcome;
-  }
-
   /** Begins taking runs (queued ones, and those of dead instances) and renewing leases. */
   start(): void {
     if (!this.#stopping) this.#ownership.start();
@@ -151,7 +151,7 @@ export class Engine {
   /** @param fresh nothing of the run is stored yet but the run itself (a run just created) */
   async #execute(run: RunRecord, fresh = false): Promise<void> {
     if (this.#active.has(run.id)) return;
-    const outcome = this.#compileVersion(run.pipelineId, run.pipelineVersion, run.definition);
+    const outcome = this.#compiled.get(run.pipelineId, run.pipelineVersion, run.definition);
     // A run taken over (it was under way elsewhere), or a re-run starting with reused nodes.
     const resume =
       !fresh && (run.status === "RUNNING" || run.rerunOf !== null)
@@ -161,6 +161,7 @@ export class Engine {
           }
         : undefined;
     const services = {
+      availability: this.availability,
       writer: this.#writer,
       breakers: this.breakers,
       handlers: this.#handlers,
@@ -201,7 +202,7 @@ export class Engine {
     assertJsonWithinLimits(triggerData, this.#limits, "triggerData");
     const pipeline = await this.#creation.pipeline(pipelineId);
     if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
-    const outcome = this.#compileVersion(pipelineId, pipeline.version, pipeline.definition);
+    const outcome = this.#compiled.get(pipelineId, pipeline.version, pipeline.definition);
     const base = {
       pipelineId,
       pipelineVersion: pipeline.version,
@@ -239,7 +240,7 @@ export class Engine {
       definition: source.definition,
       rerunOf: source.id,
     };
-    const outcome = this.#compileVersion(
+    const outcome = this.#compiled.get(
       source.pipelineId,
       source.pipelineVersion,
       source.definition,
@@ -336,8 +337,7 @@ export class Engine {
       await this.#active.get(runId)?.done;
       return this.#getRun(runId);
     }
-    this.bus.publishCancel(runId);
-    await this.#ownership.untilEnded(runId, REMOTE_CANCEL_WAIT_MS);
+    await this.#ownership.cancelElsewhere(runId);
     return this.#getRun(runId);
   }
 
@@ -362,6 +362,7 @@ export class Engine {
     await this.#getRun(runId);
     return runEventStream(this.store, this.bus, runId, after, {
       isLocal: () => this.#active.has(runId),
+      availability: this.availability,
     });
   }
 
@@ -389,8 +390,9 @@ export class Engine {
         unfinished.push(execution.id);
       }
     }
-    await this.#writer.close();
+    await this.#writer.close(FINAL_FLUSH_MS);
     await this.#ownership.stop(unfinished);
+    this.availability.close();
     this.#queue.clear();
     this.breakers.close();
   }

@@ -80,8 +80,13 @@ export async function runNode(run: NodeRun): Promise<NodeOutcome> {
       await breakers.abandoned(node.id, trial);
       return { kind: "aborted" };
     }
-    // A clean breaker has nothing to reset: no write on the common path.
-    if (guarded && (trial || !clean)) await breakers.succeeded(node.id, trial);
+    // A clean breaker has nothing to reset: no write on the common path. The node has
+    // succeeded whatever becomes of that write (the database may be away): a lost reset only
+    // leaves a failure count that the next success clears.
+    if (guarded && (trial || !clean))
+      await breakers.succeeded(node.id, trial).catch((err: unknown) => {
+        run.logger.warn({ err, nodeId: node.id }, "could not record a breaker success");
+      });
     return { kind: "completed", attempt, output };
   } catch (error) {
     if (abort.aborted) {

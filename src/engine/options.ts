@@ -30,6 +30,8 @@ export interface EngineOptions {
   readonly now?: () => Date;
   /** Observers (metrics, tracing, logs); see hooks.ts. */
   readonly hooks?: EngineHooks;
+  /** While the database is down, how often to probe it for its return. @default 250 */
+  readonly probeMs?: number;
 }
 
 export const DEFAULT_LIMITS: InputLimits = {

@@ -18,7 +18,13 @@ import type { Logger } from "pino";
 import type { RunRecord } from "../domain/records.ts";
 import { isTerminalRunStatus, TERMINAL_EVENT_TYPES } from "../domain/status.ts";
 import type { LeaseArgs, Store } from "../store/types.ts";
+import type { StoreAvailability } from "./availability.ts";
 import type { EventBus } from "./bus.ts";
+
+/** How long `cancelElsewhere` waits at least for the owner to carry the cancel out. */
+const REMOTE_CANCEL_WAIT_MS = 3000;
+/** How often `untilEnded` reads the run meanwhile (the bus may be down, or absent). */
+const END_POLL_MS = 100;
 
 export interface OwnershipOptions {
   readonly store: Store;
@@ -31,6 +37,13 @@ export interface OwnershipOptions {
   readonly leaseMs?: number;
   /** How often to look for runs to take. @default 500 */
   readonly pollMs?: number;
+  /**
+   * Database outages: while one lasts, no claim or renewal is tried (the outage is logged once,
+   * not at every poll); when it ends, leases are renewed at once, and for one lease length
+   * only the leases that had expired before the outage began are taken over (see
+   * `#claimLease`).
+   */
+  readonly availability?: StoreAvailability;
 }
 
 /** What ownership needs of the runs under way here. */
@@ -91,35 +104,67 @@ export class RunOwnership {
   start(): void {
     if (this.#taking) return;
     this.#taking = true;
-    const { bus, logger } = this.#options;
+    const { bus, availability } = this.#options;
     this.#unsubscribe = [
       bus.onCancel((runId) => this.#runs.cancel(runId)),
       bus.onWork(() => this.claimSoon()),
+      // Back from an outage: renew first (the runs under way here are still ours), then look
+      // for work.
+      ...(availability
+        ? [
+            availability.onRecovered(() => {
+              this.#background(() => this.#heartbeat(), "could not renew leases");
+              this.claimSoon();
+            }),
+          ]
+        : []),
     ];
-    const every = (ms: number, task: () => Promise<unknown>) => {
-      const timer = setInterval(() => {
-        this.#track(task()).catch((error: unknown) =>
-          logger.error({ err: error }, "engine background task failed"),
-        );
-      }, ms);
+    const every = (ms: number, task: () => Promise<unknown>, what: string) => {
+      const timer = setInterval(() => this.#background(task, what), ms);
       timer.unref();
       this.#timers.push(timer);
     };
-    every(this.#options.pollMs ?? 500, () => this.#claim());
-    every(Math.max(100, Math.floor(this.#leaseMs / 3)), () => this.#heartbeat());
+    every(this.#options.pollMs ?? 500, () => this.#claim(), "could not claim runs");
+    every(
+      Math.max(100, Math.floor(this.#leaseMs / 3)),
+      () => this.#heartbeat(),
+      "could not renew leases",
+    );
     this.claimSoon();
+  }
+
+  /** Runs a background task; an outage is reported (logged once there), anything else logged. */
+  #background(task: () => Promise<unknown>, what: string): void {
+    // While the database is down, nothing is tried: the outage's probe notices its return.
+    if (this.#options.availability?.available === false) return;
+    this.#track(task()).catch((error: unknown) => {
+      if (!this.#options.availability?.report(error))
+        this.#options.logger.error({ err: error }, what);
+    });
+  }
+
+  /**
+   * The lease to claim with. Right after an outage every lease may have expired during it, the
+   * live instances' included: for one lease length, only leases that had expired before the
+   * outage began count as expired, so that each live owner has the time to renew its own
+   * (an instance that died meanwhile loses its runs a lease length later than usual).
+   */
+  #claimLease(): LeaseArgs {
+    const lease = this.lease();
+    const last = this.#options.availability?.lastOutage;
+    if (last && lease.now.getTime() < last.until + this.#leaseMs)
+      return { ...lease, now: new Date(last.since) };
+    return lease;
   }
 
   /** Looks for runs to take now rather than at the next poll. */
   claimSoon(): void {
-    this.#track(this.#claim()).catch((error: unknown) =>
-      this.#options.logger.error({ err: error }, "could not claim runs"),
-    );
+    this.#background(() => this.#claim(), "could not claim runs");
   }
 
   /** Takes one run if nobody else holds it; `null` when someone does or it has ended. */
   claim(runId: string): Promise<RunRecord | null> {
-    return this.#options.store.claimRun(runId, this.lease());
+    return this.#options.store.claimRun(runId, this.#claimLease());
   }
 
   async #claim(): Promise<void> {
@@ -128,7 +173,7 @@ export class RunOwnership {
     try {
       const capacity = this.maxActiveRuns - this.#runs.ids().length;
       if (capacity <= 0) return;
-      for (const run of await this.#options.store.claimRuns(capacity, this.lease()))
+      for (const run of await this.#options.store.claimRuns(capacity, this.#claimLease()))
         await this.#runs.execute(run);
     } finally {
       this.#claiming = false;
@@ -136,7 +181,10 @@ export class RunOwnership {
   }
 
   async #heartbeat(): Promise<void> {
-    // Also while stopping: the leases of runs finishing their nodes must not lapse.
+    // Also while stopping: the leases of runs finishing their nodes must not lapse. Renewal
+    // does not look at the expiry: after an outage longer than the lease, a run that nobody
+    // took meanwhile is still ours. (A run whose writes keep failing is not renewed: the
+    // writer gives its writes up and the run stops here, see writer.ts.)
     const ids = this.#runs.ids();
     if (ids.length === 0) return;
     const { store } = this.#options;
@@ -147,28 +195,51 @@ export class RunOwnership {
   }
 
   /**
-   * Resolves once the run has ended (its terminal event is stored), or after `timeoutMs`: the
-   * wait for another instance to carry out a cancel.
+   * Asks the instance executing the run to cancel it (through the bus; the request is on the
+   * run row already, which the owner reads at each heartbeat), and waits until it has ended,
+   * for at least 3 s or one lease length.
+   */
+  async cancelElsewhere(runId: string): Promise<void> {
+    this.#options.bus.publishCancel(runId);
+    await this.untilEnded(runId, Math.max(REMOTE_CANCEL_WAIT_MS, this.#leaseMs));
+  }
+
+  /**
+   * Resolves once the run has ended (its terminal event is published, or its row says so), or
+   * after `timeoutMs`: the wait for another instance to carry out a cancel. The row is read
+   * every 100 ms too, so that the answer comes as soon as the run has ended when the bus
+   * carries nothing (no Redis, or Redis down).
    */
   async untilEnded(runId: string, timeoutMs: number): Promise<void> {
     const { bus, store } = this.#options;
-    let stop = () => {};
-    const ended = new Promise<void>((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const unsubscribe = bus.onRunEvent(runId, (event) => {
-        if (TERMINAL_EVENT_TYPES.has(event.type)) done();
-      });
-      function done() {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve();
+    let ended = false;
+    let wake = () => {};
+    const unsubscribe = bus.onRunEvent(runId, (event) => {
+      if (TERMINAL_EVENT_TYPES.has(event.type)) {
+        ended = true;
+        wake();
       }
-      stop = done;
     });
-    // The end may have been written before the subscription.
-    const [run] = await store.getRuns([runId]);
-    if (!run || isTerminalRunStatus(run.status)) stop();
-    await ended;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      // Bounded by the deadline: one read per END_POLL_MS at most.
+      while (!ended && Date.now() < deadline) {
+        const [run] = await store.getRuns([runId]).catch(() => [undefined]);
+        if (run === null || (run && isTerminalRunStatus(run.status))) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(
+            resolve,
+            Math.min(END_POLL_MS, Math.max(0, deadline - Date.now())),
+          );
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      unsubscribe();
+    }
   }
 
   /** Takes no more runs; leases are still renewed until stop(). */
@@ -187,7 +258,16 @@ export class RunOwnership {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     await Promise.allSettled([...this.#tasks]);
     if (unfinished.length === 0) return;
-    await this.#options.store.releaseRuns(unfinished, this.#options.instanceId);
+    try {
+      await this.#options.store.releaseRuns(unfinished, this.#options.instanceId);
+    } catch (error) {
+      // The database is away: the leases lapse instead, and the runs are taken over then.
+      this.#options.logger.warn(
+        { err: error, runs: unfinished.length },
+        "could not hand unfinished runs over; their leases will lapse",
+      );
+      return;
+    }
     this.#options.bus.publishWork();
     this.#options.logger.info({ runs: unfinished.length }, "handed unfinished runs over");
   }

@@ -18,12 +18,13 @@ import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { RunStatus } from "../domain/status.ts";
 import { AbortGroup, type GroupMember } from "./abort-group.ts";
+import type { StoreAvailability } from "./availability.ts";
 import type { BreakerGuard, RunBreakers } from "./breaker-guard.ts";
 import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage } from "./errors.ts";
 import { ancestorsOf } from "./graph.ts";
 import type { EngineHooks } from "./hooks.ts";
-import { runNode } from "./node-runner.ts";
+import { runNodeThroughOutages } from "./node-outages.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import type { OutputLimits } from "./run-outputs.ts";
 import { type RunEnding, RunRecorder } from "./run-recorder.ts";
@@ -38,6 +39,8 @@ const INLINE_TYPES: ReadonlySet<NodeType> = new Set(["TRIGGER", "PARALLEL", "CON
 const INLINE_SLICE_MS = 5;
 
 export interface ExecutionServices {
+  /** Database outages: a node whose breaker cannot be read waits for the database. */
+  readonly availability?: StoreAvailability;
   readonly writer: RunWriter;
   readonly breakers: BreakerGuard;
   readonly handlers: Readonly<Record<NodeType, NodeHandler>>;
@@ -265,7 +268,14 @@ export class RunExecution {
       },
       logger: this.#logger,
       expression: this.#pipeline.conditions.get(node.id),
+      startedBefore: this.#interrupted(node.id),
     };
+  }
+
+  /** When a node interrupted elsewhere (it was running when the run was taken over) began. */
+  #interrupted(nodeId: string): Date | undefined {
+    const record = this.#stored.find((r) => r.nodeId === nodeId);
+    return record?.status === "RUNNING" ? (record.startedAt ?? undefined) : undefined;
   }
 
   #completed(node: NodeDefinition, attempt: number, output: JsonValue): void {
@@ -346,19 +356,22 @@ export class RunExecution {
   /** @param abort the node's own, aborted with the run (see AbortGroup) */
   async #runAsync(node: NodeDefinition, abort: GroupMember): Promise<void> {
     if (this.#ending) return;
-    const outcome = await runNode({
-      definition: this.#pipeline.definition,
-      node,
-      handler: this.#services.handlers[node.type],
-      previousAttempts: this.#record.attempts(node.id),
-      abort,
-      breakers: this.#breakers,
-      logger: this.#logger,
-      contextFor: (attempt) => this.#context(node, attempt.attempt, attempt),
-      onStarted: (attempt) => this.#record.nodeStarted(node, attempt),
-      onRetrying: (attempt, delayMs, error) =>
-        this.#record.nodeRetrying(node.id, attempt, delayMs, error),
-    });
+    const outcome = await runNodeThroughOutages(
+      {
+        definition: this.#pipeline.definition,
+        node,
+        handler: this.#services.handlers[node.type],
+        previousAttempts: this.#record.attempts(node.id),
+        abort,
+        breakers: this.#breakers,
+        logger: this.#logger,
+        contextFor: (attempt) => this.#context(node, attempt.attempt, attempt),
+        onStarted: (attempt) => this.#record.nodeStarted(node, attempt),
+        onRetrying: (attempt, delayMs, error) =>
+          this.#record.nodeRetrying(node.id, attempt, delayMs, error),
+      },
+      this.#services.availability,
+    );
     if (this.#ending || outcome.kind === "aborted") return;
     if (outcome.kind === "completed") this.#completed(node, outcome.attempt, outcome.output);
     else this.#failed(node, outcome.attempt, outcome.error);

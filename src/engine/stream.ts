@@ -11,6 +11,7 @@
 import type { RunEventRecord } from "../domain/records.ts";
 import { TERMINAL_EVENT_TYPES } from "../domain/status.ts";
 import type { Store } from "../store/types.ts";
+import { type StoreAvailability, untilStored } from "./availability.ts";
 import type { EventBus } from "./bus.ts";
 
 /** Live events held for a subscriber that reads slower than they come; past it, re-read the store. */
@@ -26,6 +27,12 @@ export interface StreamOptions {
   readonly pollMs?: number;
   /** True while this process executes the run (its events cannot miss the local bus). */
   readonly isLocal?: () => boolean;
+  /**
+   * Database outages: a read that fails because the database is unavailable waits for its
+   * return and is made again, so that the stream goes on from its last seq instead of ending
+   * with an error. Without it, such a failure ends the stream.
+   */
+  readonly availability?: StoreAvailability;
 }
 
 async function* stream(
@@ -59,7 +66,11 @@ async function* stream(
     // Replay (and gap filling): page through the store until it has nothing newer.
     const replay = async function* (): AsyncGenerator<RunEventRecord, boolean> {
       for (;;) {
-        const page = await store.getEvents(runId, last, PAGE);
+        const from = last;
+        const read = () => store.getEvents(runId, from, PAGE);
+        const page = await (options.availability
+          ? untilStored(options.availability, read, signal)
+          : read());
         for (const event of page) {
           last = event.seq;
           yield event;
@@ -92,11 +103,13 @@ async function* stream(
         });
         clearTimeout(timer);
         wake = undefined;
+        // A run executing here needs no reads, unless the bus is down (Redis: what was
+        // published meanwhile was lost).
         if (
           polled &&
           buffer.length === head &&
           !signal.aborted &&
-          !options.isLocal?.() &&
+          (!options.isLocal?.() || !bus.health().available) &&
           (yield* replay())
         )
           return;

@@ -8,15 +8,24 @@
  *   earlier one: what is stored is always a prefix of what was emitted;
  * - an event is published (to live subscribers) only once it is stored;
  * - a node run row in a batch is its latest state (coalesced by run and node);
- * - a failed commit is retried with backoff, `maxFailures` times in a row at most: then the
- *   pending writes are given up, loudly, and their runs reported (onGaveUp) so that they are
- *   handed over and resumed from what is stored, never left half-written under a live lease;
  * - after close() nothing more is written, and flush() settles at once.
+ *
+ * A failed commit is kept (newer writes merged behind it) and retried. Which failures end in
+ * giving the writes up is the rule below; giving up reports the runs (onGaveUp) so that they
+ * are stopped here and resumed from what is stored, never left half-written under a live lease:
+ * - the database is unavailable (store/unavailable.ts: unreachable, restarting, disk full,
+ *   read-only) and the outage is under way: never given up, whatever its length; the commit
+ *   waits for the database's return (`availability`) and is retried at once then;
+ * - any other failure (a bug, bad data) counts: after `maxFailures` in a row it is given up;
+ * - whatever the failure, commits failing for longer than `stallLimitMs` while the database
+ *   is up (counted from the later of the first failure and the end of the last outage) are
+ *   given up too: an owner that cannot write must not keep renewing the lease of its runs.
  */
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { RunEventRecord } from "../domain/records.ts";
 import type { NodeRunWrite, RunPatch, Store } from "../store/types.ts";
+import type { StoreAvailability } from "./availability.ts";
 import type { EventBus } from "./bus.ts";
 import type { EngineHooks } from "./hooks.ts";
 
@@ -30,8 +39,21 @@ export interface WriterOptions {
   readonly ownerId?: string;
   /** Told of runs whose writes were refused because their lease is held by someone else. */
   readonly onRejected?: (runIds: readonly string[]) => void;
-  /** Commits failed in a row before the pending writes are given up. @default 20 (about 75 s) */
+  /**
+   * Commits failed in a row, for reasons other than the database being unavailable, before
+   * the pending writes are given up. @default 20 (about 75 s)
+   */
   readonly maxFailures?: number;
+  /**
+   * Tells "the database is unavailable" from other failures, and when it is back. Without it
+   * every failure counts towards `maxFailures`.
+   */
+  readonly availability?: StoreAvailability;
+  /**
+   * Longest time commits may keep failing while the database is up before the writes are
+   * given up (the engine passes the lease length). @default Infinity
+   */
+  readonly stallLimitMs?: number;
   /** Told of runs whose pending writes were given up after `maxFailures` failed commits. */
   readonly onGaveUp?: (runIds: readonly string[], error: unknown) => void;
   /** Observers told of each event appended and of each commit (guarded by the engine). */
@@ -53,6 +75,10 @@ export class RunWriter {
   #inFlight: Promise<void> | null = null;
   #scheduled = false;
   #failures = 0;
+  /** When the current run of failed commits began (epoch ms); null after a success. */
+  #failingSince: number | null = null;
+  /** The last commit failed because the database is unavailable: wait for its return. */
+  #waitForStore = false;
   #closed = false;
 
   constructor(options: WriterOptions) {
@@ -102,10 +128,45 @@ export class RunWriter {
     pending.runs.delete(runId);
   }
 
-  /** Flushes what is pending (or gives it up, see `maxFailures`), then writes nothing more. */
-  async close(): Promise<void> {
-    await this.flush();
+  /** When the current run of failed commits began (epoch ms), or null while commits succeed. */
+  get failingSince(): number | null {
+    return this.#failingSince;
+  }
+
+  /**
+   * Flushes what is pending (or gives it up, see the rule above), then writes nothing more.
+   * With `timeoutMs`, waits that long at most (a database that stays away must not hold a
+   * shutdown for ever): what is still pending then is dropped, loudly; its runs are resumed
+   * from what is stored by whichever instance takes them.
+   */
+  async close(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const flushed = this.flush();
+    if (Number.isFinite(timeoutMs)) {
+      await Promise.race([
+        flushed,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            resolve();
+          }, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    } else {
+      await flushed;
+    }
     this.#closed = true;
+    if (timedOut) {
+      const lost = this.#pending;
+      this.#pending = empty();
+      for (const resolve of lost.waiters) resolve();
+      this.#options.logger.error(
+        { runs: this.#runIdsOf(lost).length, events: lost.events.length },
+        "stopping with run state not persisted (the database did not answer): those runs resume from what is stored",
+      );
+    }
   }
 
   #isEmpty(pending: Pending): boolean {
@@ -124,7 +185,10 @@ export class RunWriter {
         }
       });
     };
-    if (delayMs > 0) setTimeout(run, delayMs).unref();
+    const availability = this.#options.availability;
+    if (this.#waitForStore && availability && !availability.available)
+      void availability.whenAvailable().then(run);
+    else if (delayMs > 0) setTimeout(run, delayMs).unref();
     else setImmediate(run);
   }
 
@@ -153,19 +217,12 @@ export class RunWriter {
       this.#options.hooks?.onCommit?.({ durationMs: performance.now() - began, events, ok: true });
     } catch (error) {
       this.#options.hooks?.onCommit?.({ durationMs: performance.now() - began, events, ok: false });
-      this.#failures++;
-      if (this.#failures >= (this.#options.maxFailures ?? 20)) {
-        this.#giveUp(batch, error);
-        return;
-      }
-      this.#options.logger.error(
-        { err: error, events: batch.events.length, attempt: this.#failures },
-        "could not persist run state; retrying",
-      );
-      this.#requeue(batch);
+      this.#failed(batch, error);
       return;
     }
     this.#failures = 0;
+    this.#failingSince = null;
+    this.#waitForStore = false;
     const byRun = new Map<string, RunEventRecord[]>();
     for (const event of batch.events) {
       if (rejected.has(event.runId)) continue;
@@ -178,22 +235,54 @@ export class RunWriter {
     if (rejected.size > 0) this.#options.onRejected?.([...rejected]);
   }
 
+  /** Applies the rule of the file's comment to a failed commit. */
+  #failed(batch: Pending, error: unknown): void {
+    const { availability } = this.#options;
+    const now = Date.now();
+    this.#failingSince ??= now;
+    // Reported first: an "unavailable" failure starts (or joins) the outage.
+    const unavailable = availability?.report(error) ?? false;
+    if (!unavailable) this.#failures++;
+    const upSince = Math.max(this.#failingSince, availability?.lastOutage?.until ?? 0);
+    const stalled =
+      (availability?.available ?? true) && now - upSince > (this.#options.stallLimitMs ?? Infinity);
+    if (this.#failures >= (this.#options.maxFailures ?? 20) || stalled) {
+      this.#giveUp(batch, error);
+      return;
+    }
+    this.#waitForStore = unavailable;
+    // The outage is logged once by `availability`; other failures each time.
+    if (!unavailable)
+      this.#options.logger.error(
+        { err: error, events: batch.events.length, attempt: this.#failures },
+        "could not persist run state; retrying",
+      );
+    this.#requeue(batch);
+  }
+
+  #runIdsOf(pending: Pending): string[] {
+    return [
+      ...new Set([
+        ...pending.events.map((e) => e.runId),
+        ...[...pending.nodeRuns.values()].map((n) => n.runId),
+        ...pending.runs.keys(),
+      ]),
+    ];
+  }
+
   /** Gives up the failed batch and what was written since; tells which runs lost writes. */
   #giveUp(batch: Pending, error: unknown): void {
     this.#requeue(batch);
     const lost = this.#pending;
     this.#pending = empty();
+    const failures = this.#failures;
     this.#failures = 0;
-    const runIds = [
-      ...new Set([
-        ...lost.events.map((e) => e.runId),
-        ...[...lost.nodeRuns.values()].map((n) => n.runId),
-        ...lost.runs.keys(),
-      ]),
-    ];
+    this.#failingSince = null;
+    this.#waitForStore = false;
+    const runIds = this.#runIdsOf(lost);
     this.#options.logger.error(
-      { err: error, runs: runIds.length, events: lost.events.length },
-      `could not persist run state after ${this.#options.maxFailures ?? 20} attempts; giving up the pending writes and handing their runs over`,
+      { err: error, runs: runIds.length, events: lost.events.length, failures },
+      "could not persist run state; giving up the pending writes and handing their runs over",
     );
     for (const resolve of lost.waiters) resolve();
     this.#options.onGaveUp?.(runIds, error);

@@ -17,7 +17,7 @@ import type { Engine } from "../engine/engine.ts";
 import { createLoaders, type GraphQLContext, schema } from "../schema/index.ts";
 import type { Store } from "../store/types.ts";
 import { useBodyLimits } from "./body-limits.ts";
-import { createMaskError } from "./errors.ts";
+import { createMaskError, RETRY_AFTER_SECONDS } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
 import { useDocumentLimits } from "./limits.ts";
 import { useMetrics } from "./metrics.ts";
@@ -89,15 +89,27 @@ export function buildApp(config: Config, services: AppServices): App {
       useDocumentLimits(),
       useReadinessCheck({
         endpoint: "/ready",
-        // Ready when the database answers.
+        // Ready when the database accepts a write (a full disk or a read-only database still
+        // answers reads) and the bus carries messages. Outages are logged once by the engine
+        // and the bus, not at every check.
         check: async () => {
+          const unavailable = (reason: string) =>
+            Response.json(
+              { status: "unavailable", reason },
+              { status: 503, headers: { "retry-after": String(RETRY_AFTER_SECONDS) } },
+            );
           try {
-            await store.listPipelines({ first: 1 });
-            return Response.json({ status: "ready", activeRuns: engine.activeRuns });
+            await store.probe(engine.instanceId);
           } catch (error) {
-            logger.warn({ err: error }, "readiness check failed");
-            return Response.json({ status: "unavailable" }, { status: 503 });
+            if (!engine.availability.report(error))
+              logger.warn({ err: error }, "readiness check failed");
+            return unavailable(
+              `database: ${error instanceof Error ? error.message : String(error)}`,
+            );
           }
+          const bus = engine.bus.health();
+          if (!bus.available) return unavailable(bus.reason ?? "the bus is unavailable");
+          return Response.json({ status: "ready", activeRuns: engine.activeRuns });
         },
       }),
     ],

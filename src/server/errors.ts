@@ -6,6 +6,10 @@
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import { AppError } from "../domain/errors.ts";
+import { isStoreUnavailable } from "../store/unavailable.ts";
+
+/** Seconds a client is told to wait before retrying while the database is unavailable. */
+export const RETRY_AFTER_SECONDS = 1;
 
 /**
  * Codes clients get besides the domain's (domain/errors.ts ERROR_CODES): yoga's refusals of a
@@ -52,6 +56,18 @@ export function createMaskError(logger: Logger) {
         nodes: graphqlError.nodes,
         path: graphqlError.path,
         extensions: { ...source.extensions, code: codeOf(source) },
+      });
+    }
+    // The database is away (an outage, logged once by the engine): a retryable answer, HTTP
+    // 503 with Retry-After, rather than a masked bug.
+    if (isStoreUnavailable(original)) {
+      return new GraphQLError("the database is unavailable; retry shortly", {
+        nodes: graphqlError?.nodes,
+        path: graphqlError?.path,
+        extensions: {
+          code: "SERVICE_UNAVAILABLE",
+          http: { status: 503, headers: { "retry-after": String(RETRY_AFTER_SECONDS) } },
+        },
       });
     }
     logger.error({ err: original, path: graphqlError?.path }, "unexpected error in a resolver");

@@ -24,7 +24,7 @@ export interface OpenStoreOptions {
   /** PostgreSQL connections in the pool. @default 10 */
   readonly poolSize?: number;
   /** Where connection errors are reported. @default silent */
-  readonly logger?: Pick<Logger, "warn">;
+  readonly logger?: Pick<Logger, "warn" | "debug">;
 }
 
 type AdapterFactory = PrismaBetterSQLite3 | PrismaPg;
@@ -107,9 +107,18 @@ async function openSqlite(options: OpenStoreOptions): Promise<Store> {
 
 async function openPostgres(options: OpenStoreOptions): Promise<Store> {
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A connection failing must not crash the process, whoever holds it: an idle one is reported
+  // on the pool (which replaces it); one checked out (by Prisma's or the SQL layer's
+  // transactions, or a plain query) on its client, where a listener from the moment the client
+  // exists keeps the 'error' event from going unheard. The call using it rejects on its own.
+  // Logged at debug: the outage itself is logged once by the engine (engine/availability.ts).
   pool.on("error", (error) =>
-    options.logger?.warn({ err: error }, "an idle PostgreSQL connection failed; replacing it"),
+    options.logger?.debug({ err: error }, "an idle PostgreSQL connection failed; replacing it"),
+  );
+  pool.on("connect", (client) =>
+    client.on("error", (error) =>
+      options.logger?.debug({ err: error }, "a PostgreSQL connection failed"),
+    ),
   );
   try {
     const migrated = await migratePostgres(pool);

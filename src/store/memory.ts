@@ -370,5 +370,7 @@ export class MemoryStore implements Store {
     return { runs, breakers };
   }
 
+  async probe(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

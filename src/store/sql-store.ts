@@ -216,6 +216,15 @@ export class SqlStore extends SqlRuns implements Store {
     };
   }
 
+  async probe(instanceId = "default"): Promise<void> {
+    await this.sql.transaction((tx) =>
+      tx.execute(
+        `INSERT INTO "ReadinessProbe" ("instanceId", "checkedAt") VALUES (?, ?) ON CONFLICT ("instanceId") DO UPDATE SET "checkedAt" = excluded."checkedAt"`,
+        [instanceId, new Date()],
+      ),
+    );
+  }
+
   #closing: Promise<void> | undefined;
 
   /** Closes the connection; later calls wait for the first. */

@@ -174,7 +174,7 @@ function pgExecutor(client: pg.Pool | pg.PoolClient, stats: { queries: number })
 export function createPgDriver(
   pool: pg.Pool,
   stats = { queries: 0 },
-  logger?: Pick<Logger, "warn">,
+  logger?: Pick<Logger, "debug">,
 ): SqlDriver {
   return {
     dialect: "postgresql",
@@ -183,9 +183,13 @@ export function createPgDriver(
     async transaction(work) {
       const client = await pool.connect();
       // A connection that fails while checked out emits 'error' on the client, not the pool;
-      // unheard, it would end the process. The failing query rejects on its own.
-      const onError = (error: Error) =>
-        logger?.warn({ err: error }, "a PostgreSQL connection failed during a transaction");
+      // unheard, it would end the process (store/index.ts also listens on every client from
+      // its creation). The failing query rejects on its own.
+      let broken: Error | undefined;
+      const onError = (error: Error) => {
+        broken = error;
+        logger?.debug({ err: error }, "a PostgreSQL connection failed during a transaction");
+      };
       client.on("error", onError);
       try {
         stats.queries++;
@@ -195,11 +199,15 @@ export function createPgDriver(
         await client.query("COMMIT");
         return result;
       } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
+        await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+          // ROLLBACK failing means the connection is gone: do not put it back in the pool.
+          broken ??=
+            rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        });
         throw error;
       } finally {
         client.off("error", onError);
-        client.release();
+        client.release(broken);
       }
     },
   };

@@ -190,6 +190,13 @@ export interface Store {
   /** Active runs by status and breakers by state (two grouped counts, for metrics). */
   countStates(): Promise<StateCounts>;
 
+  /**
+   * Proves that the database accepts writes: one small committed write (a full disk, a
+   * read-only file or a standby fail it). Used by `/ready` and while waiting out an outage.
+   * @param instanceId the row to write (one per instance)
+   */
+  probe(instanceId?: string): Promise<void>;
+
   close(): Promise<void>;
 }
 

@@ -29,9 +29,14 @@ export const conditionHandler: NodeHandler = (context) => {
   return { result };
 };
 
-/** Waits `config.seconds` (cancellable), then passes its input on like PARALLEL. */
+/**
+ * Waits `config.seconds` (cancellable), then passes its input on like PARALLEL. A DELAY taken
+ * over from another instance waits only what remains since it first started there.
+ */
 export const delayHandler: NodeHandler = async (context) => {
-  await sleep(Number(context.node.config.seconds) * 1000, context.signal);
+  const waited = context.startedBefore ? Date.now() - context.startedBefore.getTime() : 0;
+  const remaining = Number(context.node.config.seconds) * 1000 - Math.max(0, waited);
+  if (remaining > 0) await sleep(remaining, context.signal);
   return parallelHandler(context);
 };
 

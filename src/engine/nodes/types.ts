@@ -26,6 +26,11 @@ export interface NodeContext {
   readonly logger: Logger;
   /** The compiled expression of a CONDITION node. */
   readonly expression?: CompiledExpression;
+  /**
+   * Set when the node was already under way on an instance that stopped (the run was taken
+   * over): when it first started. A DELAY then waits only what remains of its time.
+   */
+  readonly startedBefore?: Date;
 }
 
 /** A node type's behaviour. Throw a RetryableError or PermanentError to fail. */

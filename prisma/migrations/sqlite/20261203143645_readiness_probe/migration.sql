@@ -1,0 +1,6 @@
+-- CreateTable
+CREATE TABLE "ReadinessProbe" (
+    "instanceId" TEXT NOT NULL PRIMARY KEY,
+    "checkedAt" DATETIME NOT NULL
+);
+
