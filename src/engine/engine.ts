@@ -17,7 +17,7 @@ import type { BreakerRecord, RunEventRecord, RunRecord } from "../domain/records
 import { isTerminalRunStatus } from "../domain/status.ts";
 import { type ValidationError, validationFailureMessage } from "../domain/validation.ts";
 import type { NewRun, NewRunRequest, Store } from "../store/types.ts";
-import { StoreAvailability } from "./availability.ts";
+import { StoreAvailability, untilStored } from "./availability.ts";
 import { assertHasBreaker } from "./breaker.ts";
 import { BreakerGuard } from "./breaker-guard.ts";
 import type { EventBus } from "./bus.ts";
@@ -359,7 +359,8 @@ export class Engine {
   async events(runId: string, after = 0): Promise<AsyncIterableIterator<RunEventRecord>> {
     if (!Number.isInteger(after) || after < 0)
       throw new BadInputError(`after must be a whole number ≥ 0, got ${after}`);
-    await this.#getRun(runId);
+    // A subscription made while the database is down waits for it, like one under way.
+    await untilStored(this.availability, () => this.#getRun(runId));
     return runEventStream(this.store, this.bus, runId, after, {
       isLocal: () => this.#active.has(runId),
       availability: this.availability,
