@@ -8,8 +8,9 @@
 import pino from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunEventRecord, RunRecord } from "../src/domain/records.ts";
+import { signalScope } from "../src/engine/abort-group.ts";
 import { StoreAvailability, untilStored } from "../src/engine/availability.ts";
-import type { BreakerGuard } from "../src/engine/breaker.ts";
+import type { RunBreakers } from "../src/engine/breaker-guard.ts";
 import { createMemoryBus } from "../src/engine/bus.ts";
 import { runNodeThroughOutages } from "../src/engine/node-outages.ts";
 import { delayHandler } from "../src/engine/nodes/builtin.ts";
@@ -315,18 +316,17 @@ describe("a node whose breaker cannot be read", () => {
         if (!probe.state.up) throw refused();
         return { admitted: true, trial: false, clean: true };
       },
-      failed: async (_p: string, nodeId: string) => {
+      failed: async (nodeId: string) => {
         failures.push(nodeId);
         return null;
       },
       succeeded: async () => {},
       abandoned: async () => {},
-    } as unknown as BreakerGuard;
+    } as unknown as RunBreakers;
     let calls = 0;
     const started: number[] = [];
     const outcome = runNodeThroughOutages(
       {
-        pipelineId: "p",
         definition: {
           name: "p",
           nodes: [],
@@ -342,7 +342,7 @@ describe("a node whose breaker cannot be read", () => {
           return { ok: true };
         },
         previousAttempts: 0,
-        signal: new AbortController().signal,
+        abort: signalScope(new AbortController().signal),
         breakers,
         logger: logger as unknown as pino.Logger,
         contextFor: () => ({}) as NodeContext,
