@@ -23,13 +23,21 @@ afterEach(async () => {
 });
 
 /** A run "left behind" by instance `dead`: start and first completed, second was running (attempt 1). */
-async function leftBehind(store: Store, deadlineAt: Date) {
+async function leftBehind(
+  store: Store,
+  deadlineAt: Date,
+  second: { type: "AGENT" | "DELAY"; config: Record<string, JsonValue> } = {
+    type: "AGENT",
+    config: { agentId: "counter", task: "second" },
+  },
+  startedAgoMs = 5000,
+) {
   const definition = normalizeDefinition({
     name: "resume",
     nodes: [
       { id: "start", type: "TRIGGER" },
       { id: "first", type: "AGENT", config: { agentId: "counter", task: "first" } },
-      { id: "second", type: "AGENT", config: { agentId: "counter", task: "second" } },
+      { id: "second", ...second },
     ],
     edges: [
       { source: "start", target: "first" },
@@ -56,7 +64,7 @@ async function leftBehind(store: Store, deadlineAt: Date) {
     now: past,
     leaseUntil: new Date(Date.now() - 1000),
   });
-  const at = new Date(Date.now() - 5000);
+  const at = new Date(Date.now() - startedAgoMs);
   const event = (
     seq: number,
     type: "RUN_STARTED" | "NODE_STARTED" | "NODE_COMPLETED",
@@ -125,6 +133,26 @@ describeProviders(providers)("taking over an orphaned run on %s", (provider) => 
       result: 'second saw {"first":{"result":"stored"}}',
     });
     expect((await getRun(fresh.store, runId)).status).toBe("COMPLETED");
+  });
+
+  it("resumes an interrupted DELAY with what remains of it, not from zero", async () => {
+    const fresh = await freshStore(provider);
+    cleanup = fresh.cleanup;
+    // The hour-long DELAY began an hour and a second ago elsewhere: nothing remains of it. A
+    // wait from zero would hold the run for an hour (the test would time out).
+    const runId = await leftBehind(
+      fresh.store,
+      new Date(Date.now() + 60_000),
+      { type: "DELAY", config: { seconds: 3600 } },
+      3_601_000,
+    );
+    engine = createTestEngine({ store: fresh.store, instanceId: "alive" });
+    const events = await collectEvents(engine, runId, 6);
+    expect(steps(events)).toEqual([
+      ["NODE_STARTED", "second", 2],
+      ["NODE_COMPLETED", "second", 2],
+      ["RUN_COMPLETED", null, null],
+    ]);
   });
 
   it("keeps the run's deadline: a run past it ends TIMED_OUT when taken over", async () => {
