@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunEventRecord, RunRecord } from "../src/domain/records.ts";
 import { signalScope } from "../src/engine/abort-group.ts";
 import { StoreAvailability, untilStored } from "../src/engine/availability.ts";
-import type { RunBreakers } from "../src/engine/breaker-guard.ts";
+import { BreakerGuard, type RunBreakers } from "../src/engine/breaker-guard.ts";
 import { createMemoryBus } from "../src/engine/bus.ts";
 import { runNodeThroughOutages } from "../src/engine/node-outages.ts";
 import { delayHandler } from "../src/engine/nodes/builtin.ts";
@@ -430,5 +430,20 @@ describe("the answer to a client while the database is down", () => {
       code: "SERVICE_UNAVAILABLE",
       http: { status: 503, headers: { "retry-after": "1" } },
     });
+  });
+});
+
+describe("breaker views while Redis is down", () => {
+  it("are read again after 1 s, as without a shared bus, and trusted again once it is back", () => {
+    let available = false;
+    const bus = {
+      ...createMemoryBus(),
+      shared: true,
+      health: () => ({ available, reason: available ? null : "Redis unavailable: x" }),
+    };
+    const guard = new BreakerGuard({} as Store, { bus, instanceId: "a" });
+    expect(guard.maxAgeMs).toBe(1000);
+    available = true;
+    expect(guard.maxAgeMs).toBe(Number.POSITIVE_INFINITY);
   });
 });

@@ -141,7 +141,7 @@ export class RunBreakers {
 export class BreakerGuard {
   readonly store: Store;
   readonly now: () => Date;
-  readonly maxAgeMs: number;
+  readonly #maxAgeMs: number | undefined;
   readonly #views = new Map<string, Set<RunBreakers>>();
   readonly #bus: EventBus | undefined;
   readonly #instanceId: string;
@@ -152,10 +152,19 @@ export class BreakerGuard {
     this.now = options.now ?? (() => new Date());
     this.#bus = options.bus;
     this.#instanceId = options.instanceId ?? "";
-    this.maxAgeMs = options.maxAgeMs ?? (this.#bus?.shared ? Number.POSITIVE_INFINITY : 1000);
+    this.#maxAgeMs = options.maxAgeMs;
     this.#unsubscribe = this.#bus?.onBreaker(({ row, from }) => {
       if (from !== this.#instanceId) this.#apply(row);
     });
+  }
+
+  /**
+   * How long a run's view is trusted without a read: for ever while a shared bus carries the
+   * changes, 1 s without one, or while it is down (Redis unavailable: changes are not heard).
+   */
+  get maxAgeMs(): number {
+    if (this.#maxAgeMs !== undefined) return this.#maxAgeMs;
+    return this.#bus?.shared && this.#bus.health().available ? Number.POSITIVE_INFINITY : 1000;
   }
 
   /** The view of one run; `release` it when the run ends. */
