@@ -181,12 +181,12 @@ export class RunWriter {
       this.#inFlight = this.#commit().finally(() => {
         this.#inFlight = null;
         if (!this.#isEmpty(this.#pending) || this.#pending.waiters.length > 0) {
-          this.#schedule(this.#failures > 0 ? this.#backoff() : 0);
+          this.#schedule(this.#failures > 0 || this.#waitForStore ? this.#backoff() : 0);
         }
       });
     };
     const availability = this.#options.availability;
-    if (this.#waitForStore && availability && !availability.available)
+    if (this.#waitForStore && availability && !availability.available && !availability.closed)
       void availability.whenAvailable().then(run);
     else if (delayMs > 0) setTimeout(run, delayMs).unref();
     else setImmediate(run);
