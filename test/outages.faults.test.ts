@@ -309,6 +309,10 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
         if (received.join() !== seqs.join())
           problems.push(`${id}: subscriber got ${received.join()} of ${seqs.join()}`);
       }
+      // A lease lost says why a node was called twice; listed with the problems to tell them apart.
+      for (const [i, p] of instances.entries())
+        for (const line of p.logs.slice(logStart[i]))
+          if (line.includes("lease lost")) problems.push(`instance ${i}: ${line}`);
       expect(problems).toEqual([]);
       // Some runs were under way when the service stopped (started before, ended after).
       expect(across).toBeGreaterThan(0);
