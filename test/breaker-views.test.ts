@@ -1,6 +1,7 @@
 /**
  * Breakers read once per run and kept current by the writes that change them (breaker-guard.ts),
- * and one abort fan-out per run instead of a listener per node (abort-group.ts).
+ * one abort fan-out per run instead of a listener per node (abort-group.ts), and queued runs
+ * taken as runs end (ownership.ts).
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PipelineInput } from "../src/domain/definition.ts";
@@ -187,5 +188,22 @@ describe("a run's abort", () => {
     } finally {
       process.off("warning", onWarning);
     }
+  });
+});
+
+describe("runs beyond maxActiveRuns", () => {
+  it("are taken as runs end here, not at the next poll", async () => {
+    // A poll too slow to matter: only the runs that end can let the queued ones in.
+    const engine = await newEngine("memory", { maxActiveRuns: 2, pollMs: 600_000 });
+    engine.actions.register({ name: "noop", run: async () => ({ ok: true }) });
+    const id = await createPipeline(engine, star(3, "noop"));
+    const runs = await Promise.all(Array.from({ length: 10 }, () => engine.runPipeline(id, null)));
+    expect(runs.filter((run) => run.status === "QUEUED").length).toBeGreaterThanOrEqual(8);
+
+    const statuses = await waitFor("all ten runs completed", async () => {
+      const stored = await engine.store.getRuns(runs.map((run) => run.id));
+      return stored.every((run) => run?.status === "COMPLETED") && stored.map((r) => r?.status);
+    });
+    expect(statuses).toEqual(Array(10).fill("COMPLETED"));
   });
 });

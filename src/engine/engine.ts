@@ -183,10 +183,8 @@ export class Engine {
         };
     const execution = new RunExecution(run, compiled, services, resume);
     this.#active.set(run.id, execution);
-    execution.done.then(
-      () => this.#active.delete(run.id),
-      () => this.#active.delete(run.id),
-    );
+    const ended = () => this.#active.delete(run.id) && this.#ownership.roomMade();
+    execution.done.then(ended, ended);
     if (!outcome.valid)
       execution.finishUnstarted("FAILED", validationFailureMessage(outcome.errors));
     else if (run.cancelRequested) execution.finishUnstarted("CANCELLED", "cancelled by request");

@@ -65,6 +65,9 @@ export class RunOwnership {
   #timers: NodeJS.Timeout[] = [];
   #unsubscribe: (() => void)[] = [];
   #claiming = false;
+  #again = false;
+  /** Runs may wait QUEUED for an instance with room. */
+  #waiting = false;
   #taking = false;
   /** Claims and heartbeats under way: stop() waits for them before the store is closed. */
   readonly #tasks = new Set<Promise<unknown>>();
@@ -159,7 +162,17 @@ export class RunOwnership {
 
   /** Looks for runs to take now rather than at the next poll. */
   claimSoon(): void {
+    this.#waiting = true;
     this.#background(() => this.#claim(), "could not claim runs");
+  }
+
+  /**
+   * A run ended here. If runs may be waiting (a work notice came, or the last claim filled the
+   * room), one is taken now: a burst of runs beyond `maxActiveRuns` then flows through as
+   * runs end, instead of one batch per poll.
+   */
+  roomMade(): void {
+    if (this.#waiting) this.#background(() => this.#claim(), "could not claim runs");
   }
 
   /** Takes one run if nobody else holds it; `null` when someone does or it has ended. */
@@ -168,13 +181,23 @@ export class RunOwnership {
   }
 
   async #claim(): Promise<void> {
-    if (!this.#taking || this.#claiming) return;
+    if (!this.#taking) return;
+    // Asked again while a claim is under way: one more claim after it, however many asked.
+    if (this.#claiming) {
+      this.#again = true;
+      return;
+    }
     this.#claiming = true;
     try {
-      const capacity = this.maxActiveRuns - this.#runs.ids().length;
-      if (capacity <= 0) return;
-      for (const run of await this.#options.store.claimRuns(capacity, this.#claimLease()))
-        await this.#runs.execute(run);
+      do {
+        this.#again = false;
+        const capacity = this.maxActiveRuns - this.#runs.ids().length;
+        if (capacity <= 0) return;
+        const claimed = await this.#options.store.claimRuns(capacity, this.#claimLease());
+        // Fewer than there was room for: nothing else waits (until the next notice).
+        if (claimed.length < capacity) this.#waiting = false;
+        for (const run of claimed) await this.#runs.execute(run);
+      } while (this.#again && this.#taking);
     } finally {
       this.#claiming = false;
     }
