@@ -18,7 +18,19 @@ import { machine } from "./lib/machine.ts";
 import type { FigureResult, Row } from "./lib/report.ts";
 import { renderTable } from "./lib/table.ts";
 
-const FIGURES = ["throughput", "fanout", "cancel", "reads", "memory", "multi-instance"] as const;
+const FIGURES = [
+  "throughput",
+  "fanout",
+  "cancel",
+  "reads",
+  "memory",
+  "multi-instance",
+  "actions",
+  "many-runs",
+  "latency",
+  "history",
+  "joins",
+] as const;
 type FigureName = (typeof FIGURES)[number];
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -13,10 +13,12 @@ import type { PipelineInput } from "../../src/domain/definition.ts";
 import { createRandom, randomInt } from "./random.ts";
 
 export type DagShape = "wide" | "deep";
+/** Every shape a BenchDag can have; only wide and deep come from generateDag. */
+export type AnyShape = DagShape | "star" | "joins";
 
 export interface BenchDag {
   readonly name: string;
-  readonly shape: DagShape;
+  readonly shape: AnyShape;
   /** Node ids, the trigger first, in a topological order. */
   readonly nodes: readonly string[];
   /** [source, target] pairs. */
@@ -121,4 +123,88 @@ export function outputBytes(dag: BenchDag): number {
     total += bytes;
   }
   return total;
+}
+
+/**
+ * The same graph with every node but the trigger of another type, e.g. ACTION nodes that call
+ * a registered no-op action, to compare a user's steps with the inline PARALLEL nodes.
+ */
+export function withNodeType(
+  dag: BenchDag,
+  type: "ACTION" | "PARALLEL",
+  config: Record<string, string> = {},
+): BenchDag {
+  const name = `${dag.name}-${type.toLowerCase()}`;
+  return {
+    ...dag,
+    name,
+    input: {
+      ...dag.input,
+      name,
+      nodes: dag.nodes.map((id) =>
+        id === "trigger" ? { id, type: "TRIGGER" } : { id, type, config },
+      ),
+    },
+  };
+}
+
+/** A star: the trigger, then `size - 1` nodes that each follow only the trigger. */
+export function starDag(size: number): BenchDag {
+  if (!Number.isInteger(size) || size < 2)
+    throw new TypeError(`Expected \`size\` >= 2, got \`${size}\` (${typeof size})`);
+  const nodes = ["trigger", ...Array.from({ length: size - 1 }, (_, i) => `s${i}`)];
+  const edges = nodes.slice(1).map((id) => ["trigger", id] as const);
+  return dagOf(`bench-star-${size}`, "star", nodes, edges);
+}
+
+/**
+ * The "joins" shape of issue 9: a trigger, then `layers` layers of `width` PARALLEL nodes,
+ * each joining `fanIn` distinct random nodes of the layer before (the first layer follows the
+ * trigger). Every join passes the map of its inputs on, so the number of paths into the last
+ * layer grows as fanIn^layers: what structural sharing of outputs must keep linear.
+ */
+export function joinsDag(layers: number, width: number, fanIn = 2, seed = 20_240_609): BenchDag {
+  if (!Number.isInteger(layers) || layers < 1)
+    throw new TypeError(`Expected \`layers\` >= 1, got \`${layers}\` (${typeof layers})`);
+  if (!Number.isInteger(width) || width < fanIn)
+    throw new TypeError(`Expected \`width\` >= ${fanIn}, got \`${width}\` (${typeof width})`);
+  const random = createRandom(seed + layers * 100_003 + width);
+  const nodes = ["trigger"];
+  const edges: [string, string][] = [];
+  let above = ["trigger"];
+  for (let layer = 0; layer < layers; layer++) {
+    const current: string[] = [];
+    for (let i = 0; i < width; i++) {
+      const id = `j${layer}_${i}`;
+      current.push(id);
+      const parents = new Set<string>();
+      const want = Math.min(above.length, fanIn);
+      while (parents.size < want) parents.add(above[randomInt(random, 0, above.length - 1)]!);
+      for (const parent of parents) edges.push([parent, id]);
+    }
+    nodes.push(...current);
+    above = current;
+  }
+  return dagOf(`bench-joins-${layers}x${width}`, "joins", nodes, edges);
+}
+
+function dagOf(
+  name: string,
+  shape: BenchDag["shape"],
+  nodes: string[],
+  edges: (readonly [string, string])[],
+): BenchDag {
+  return {
+    name,
+    shape,
+    nodes,
+    edges,
+    input: {
+      name,
+      nodes: nodes.map((id) =>
+        id === "trigger" ? { id, type: "TRIGGER" } : { id, type: "PARALLEL" },
+      ),
+      edges: edges.map(([source, target]) => ({ source, target })),
+    },
+  };
 }
