@@ -2,20 +2,24 @@
  * Where the time goes: CPU profile of the measured window of one scenario, summarised.
  *
  *   npx tsx bench/profile.ts <fanout|reads|throughput> [--quick]
+ *   npx tsx bench/profile.ts action [wide|star] [--store=memory|sqlite|postgresql]
  *   node --expose-gc --import tsx bench/profile.ts memory
  *
  * Prints self time by area and by function, and inclusive time of our own functions; writes
  * the raw profile to bench/results/<scenario>.cpuprofile (open it in Chrome DevTools). The
- * memory scenario prints what grew on the heap per idle run instead.
+ * memory scenario prints what grew on the heap per idle run instead. `action` profiles figure 7's
+ * 2,000-node DAG of ACTION no-ops (wide by default, SQLite by default): its "self time by
+ * module" list shows whether any one piece of the engine's bookkeeping takes over 10 %.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeHeapSnapshot } from "node:v8";
+import { actionDags, registerNoop, timedRun } from "./actions.ts";
 import { measureServer as fanoutServer } from "./fanout.ts";
 import { generateDag } from "./lib/dag.ts";
-import { createBenchEngine } from "./lib/engine.ts";
+import { createBenchEngine, type Provider } from "./lib/engine.ts";
 import { heapByConstructor, heapGrowth } from "./lib/heap.ts";
 import { profilingHooks, renderProfile, summarizeProfile } from "./lib/profiler.ts";
 import { probeMemory } from "./memory-probe.ts";
@@ -50,6 +54,27 @@ const SCENARIOS = {
       );
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
+  },
+  /** Figure 7's ACTION DAG (wide or star; SQLite unless --store= says otherwise), 10 runs. */
+  action: async (hooks) => {
+    const shape = process.argv[3]?.startsWith("--") ? "wide" : (process.argv[3] ?? "wide");
+    const store = (process.argv.find((a) => a.startsWith("--store="))?.slice(8) ??
+      "sqlite") as Provider;
+    const dags = actionDags().find((d) => d.shape.startsWith(shape));
+    if (!dags || !["memory", "sqlite", "postgresql"].includes(store))
+      throw new TypeError(`Expected \`action [wide|star] [--store=…]\`, got \`${shape} ${store}\``);
+    const bench = await createBenchEngine(store);
+    try {
+      registerNoop(bench);
+      const pipelineId = await bench.createPipeline(dags.action.input);
+      await timedRun(bench, pipelineId);
+      await hooks.begin();
+      for (let i = 0; i < 10; i++) await timedRun(bench, pipelineId);
+      await hooks.end();
+      console.log(`action DAG: ${dags.action.name} on ${store}, 10 runs profiled`);
+    } finally {
+      await bench.close();
+    }
   },
   /** Wide 2,000-node DAG on SQLite, 10 runs after a warm-up. */
   throughput: async (hooks) => {

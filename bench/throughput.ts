@@ -23,7 +23,7 @@ const CONCURRENCY = 64;
 const TARGETS: Partial<Record<Provider, number>> = { sqlite: 10_000, postgresql: 5_000 };
 
 /** Bare p-queue: a node's task is queued once all its predecessors' tasks are done. */
-async function runOnPQueue(dag: BenchDag): Promise<number> {
+export async function runOnPQueue(dag: BenchDag): Promise<number> {
   const started = performance.now();
   const index = new Map(dag.nodes.map((id, i) => [id, i]));
   const successors: number[][] = dag.nodes.map(() => []);

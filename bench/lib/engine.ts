@@ -56,7 +56,7 @@ export async function openFreshStore(
 }
 
 /** Wraps a bus so that terminal events resolve `waitForEnd`. */
-function watchEnds(inner: EventBus) {
+export function watchEnds(inner: EventBus) {
   const ended = new Map<string, RunEnd>();
   const waiters = new Map<string, (end: RunEnd) => void>();
   const bus: EventBus = {

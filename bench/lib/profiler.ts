@@ -70,6 +70,17 @@ export function areaOf({ functionName, url }: CallFrame): string {
   return url;
 }
 
+/**
+ * A finer area: our code and Node's internals by file (`src/engine/run-execution.ts`,
+ * `node:internal/event_target`), dependencies by package, GC and the rest as in areaOf.
+ */
+export function moduleOf(frame: CallFrame): string {
+  const own = /\/((?:src|bench|test)\/.*)$/.exec(frame.url);
+  if (own && !frame.url.includes("node_modules")) return own[1]!;
+  if (frame.url.startsWith("node:")) return frame.url;
+  return areaOf(frame);
+}
+
 const frameName = ({ functionName, url, lineNumber }: CallFrame) => {
   const file = url.replace(/^.*node_modules\//, "").replace(/^.*\/(src|bench|test)\//, "$1/");
   return `${functionName || "(anonymous)"} ${file ? `${file}:${lineNumber + 1}` : ""}`.trim();
@@ -83,6 +94,15 @@ export interface ProfileSummary {
   readonly self: readonly { readonly name: string; readonly ms: number; readonly share: number }[];
   /** Share by area (self time). */
   readonly areas: readonly { readonly area: string; readonly ms: number; readonly share: number }[];
+  /**
+   * Share by module (self time): our files and Node's internal files one by one; native code
+   * by function and the module that called it.
+   */
+  readonly modules: readonly {
+    readonly module: string;
+    readonly ms: number;
+    readonly share: number;
+  }[];
   /** Inclusive share of busy time of functions of our own code (src/). */
   readonly ownInclusive: readonly { readonly name: string; readonly share: number }[];
 }
@@ -94,6 +114,7 @@ export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary 
     for (const child of node.children ?? []) parent.set(child, node.id);
   const self = new Map<string, number>();
   const areas = new Map<string, number>();
+  const modules = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let idle = 0;
   let busy = 0;
@@ -109,6 +130,16 @@ export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary 
     self.set(name, (self.get(name) ?? 0) + ms);
     const area = areaOf(node.callFrame);
     areas.set(area, (areas.get(area) ?? 0) + ms);
+    // Native frames (SQLite's statements, JSON, crypto) count for the module that called them.
+    let module = moduleOf(node.callFrame);
+    if (module === "(native)") {
+      let caller = parent.get(id);
+      while (caller !== undefined && byId.get(caller)!.callFrame.url === "")
+        caller = parent.get(caller);
+      const from = caller === undefined ? "?" : moduleOf(byId.get(caller)!.callFrame);
+      module = `(native ${node.callFrame.functionName || "code"}) ← ${from}`;
+    }
+    modules.set(module, (modules.get(module) ?? 0) + ms);
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const frame = byId.get(at)!.callFrame;
@@ -127,6 +158,7 @@ export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary 
       .slice(0, top)
       .map(([name, ms]) => ({ name, ms, share: ms / busy })),
     areas: ranked(areas).map(([area, ms]) => ({ area, ms, share: ms / busy })),
+    modules: ranked(modules).map(([module, ms]) => ({ module, ms, share: ms / busy })),
     ownInclusive: ranked(inclusive)
       .slice(0, top)
       .map(([name, ms]) => ({ name, share: ms / busy })),
@@ -141,6 +173,9 @@ export function renderProfile(title: string, summary: ProfileSummary): string {
     "",
     "self time by area:",
     ...summary.areas.slice(0, 15).map((a) => `  ${pct(a.share)}  ${a.area}`),
+    "",
+    "self time by module (our files and Node's internals by file):",
+    ...summary.modules.slice(0, 20).map((m) => `  ${pct(m.share)}  ${m.module}`),
     "",
     "self time by function:",
     ...summary.self.map((f) => `  ${pct(f.share)}  ${f.name}`),
