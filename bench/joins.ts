@@ -283,7 +283,7 @@ export async function run({ quick, log }: FigureOptions): Promise<FigureResult> 
     ] as const
   ).slice(0, quick ? 3 : 4);
   for (const provider of ["sqlite", "postgresql"] as const) {
-    const rates = await scaling(provider, provider === "postgresql" ? sizes.slice(0, 3) : sizes);
+    const rates = await scaling(provider, sizes);
     log(
       `${provider} scaling: ${rates.map((r) => `${r.nodes}: ${r.rate.toFixed(0)}/s`).join(", ")}`,
     );
