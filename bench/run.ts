@@ -3,7 +3,7 @@
  * raw results to bench/results/latest.json.
  *
  *   npm run bench                       all figures (under 10 minutes on 2 cores)
- *   npm run bench -- --quick            fewer, shorter rounds (under 2 minutes)
+ *   npm run bench -- --quick            fewer, shorter rounds (about 4 minutes on a loaded 2-core machine)
  *   npm run bench -- --only=cancel,reads
  *
  * Needs PostgreSQL and Redis as the tests do (TEST_POSTGRES_URL, TEST_REDIS_URL).

@@ -38,7 +38,7 @@ export interface FigureResult {
 }
 
 export interface FigureOptions {
-  /** Fewer and shorter rounds (the whole suite under two minutes). */
+  /** Fewer and shorter rounds (the whole suite in about 4 minutes on a loaded 2-core machine). */
   readonly quick: boolean;
   /** Progress on stderr. */
   readonly log: (message: string) => void;
