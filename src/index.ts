@@ -21,12 +21,12 @@ async function main(): Promise<void> {
   const services = await createServices(config);
   const app = buildApp(config, services);
   const { logger } = services;
-  const { url } = await app.start().catch((error: unknown) => {
+  const { url, dashboardUrl } = await app.start().catch((error: unknown) => {
     throw explainListenError(error, config.host, config.port) ?? error;
   });
   logger.info(
-    { url, database: config.databaseProvider, redis: Boolean(config.redisUrl) },
-    `GraphQL API and GraphiQL at ${url}`,
+    { url, dashboardUrl, database: config.databaseProvider, redis: Boolean(config.redisUrl) },
+    `GraphQL API and GraphiQL at ${url}, dashboard at ${dashboardUrl}`,
   );
   let stopping = false;
   const shutdown = (signal: string) => {

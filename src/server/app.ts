@@ -17,6 +17,7 @@ import type { Engine } from "../engine/engine.ts";
 import { createLoaders, type GraphQLContext, schema } from "../schema/index.ts";
 import type { Store } from "../store/types.ts";
 import { useBodyLimits } from "./body-limits.ts";
+import { createDashboardHandler, DASHBOARD_PATH } from "./dashboard.ts";
 import { createMaskError, RETRY_AFTER_SECONDS } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
 import { useDocumentLimits } from "./limits.ts";
@@ -41,7 +42,7 @@ export interface App {
   readonly services: AppServices;
   readonly yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   /** Listens; resolves with the port actually bound (pass 0 for any free port). */
-  start(port?: number, host?: string): Promise<{ port: number; url: string }>;
+  start(port?: number, host?: string): Promise<{ port: number; url: string; dashboardUrl: string }>;
   /** Graceful stop: no new requests or runs, running nodes get the grace period, then hand-over. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -116,6 +117,7 @@ export function buildApp(config: Config, services: AppServices): App {
   });
 
   let stopping = false;
+  const dashboard = createDashboardHandler();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (stopping) {
       res.setHeader("connection", "close");
@@ -127,6 +129,7 @@ export function buildApp(config: Config, services: AppServices): App {
     }
     const requestId = requestIdOf(req.headers);
     res.setHeader(REQUEST_ID_HEADER, requestId);
+    if (dashboard(req, res)) return;
     withRequest(requestId, req.headers, () => void yoga.requestListener(req, res));
   };
   const server: Server = createServer(handle);
@@ -207,7 +210,12 @@ export function buildApp(config: Config, services: AppServices): App {
       engine.start();
       const bound = (server.address() as AddressInfo).port;
       const shownHost = host.includes(":") ? `[${host}]` : host;
-      return { port: bound, url: `http://${shownHost}:${bound}${GRAPHQL_PATH}` };
+      const origin = `http://${shownHost}:${bound}`;
+      return {
+        port: bound,
+        url: `${origin}${GRAPHQL_PATH}`,
+        dashboardUrl: `${origin}${DASHBOARD_PATH}`,
+      };
     },
     async stop(graceMs = config.shutdownGraceMs) {
       if (stopping) return;

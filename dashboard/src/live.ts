@@ -1,0 +1,147 @@
+/**
+ * A run's events, live: `runEvents(runId, after)` over graphql-ws, or over SSE when the
+ * WebSocket cannot connect. A dropped connection is opened again with `after` = the last seq
+ * received, so nothing is lost and nothing repeats; the stream ends after the terminal event.
+ */
+import { createClient as createSseClient } from "graphql-sse";
+import { createClient as createWsClient } from "graphql-ws";
+import { authHeaders, GRAPHQL_URL } from "./api.ts";
+
+export interface RunEvent {
+  readonly seq: number;
+  readonly type: string;
+  readonly nodeId: string | null;
+  readonly attempt: number | null;
+  readonly at: string;
+  readonly data: Record<string, unknown> | null;
+}
+
+export type LiveState = "connecting" | "live" | "reconnecting" | "ended" | "offline";
+export type Transport = "ws" | "sse";
+
+export interface LiveOptions {
+  readonly runId: string;
+  /** Events with a seq above this one are wanted (0: all). */
+  readonly after: number;
+  /** Each event once, in seq order. */
+  onEvent(event: RunEvent): void;
+  onState(state: LiveState, transport: Transport): void;
+  /** Forces a transport (the page's `?transport=sse`); otherwise WebSocket first. */
+  readonly transport?: Transport;
+}
+
+const QUERY = `subscription RunEvents($runId: ID!, $after: Int) {
+  runEvents(runId: $runId, after: $after) { seq type nodeId attempt at data }
+}`;
+
+const TERMINAL = new Set(["RUN_COMPLETED", "RUN_FAILED", "RUN_CANCELLED", "RUN_TIMED_OUT"]);
+/** Attempts to connect again before the page says "offline" (each waits up to 10 s). */
+const MAX_RECONNECTS = 60;
+
+interface Sink {
+  next(value: { data?: { runEvents?: RunEvent } | null; errors?: unknown }): void;
+  error(error: unknown): void;
+  complete(): void;
+}
+
+/** Opens one subscription on one connection; returns a function that closes both. */
+function open(transport: Transport, after: number, runId: string, sink: Sink, onOpen: () => void) {
+  const request = { query: QUERY, variables: { runId, after } };
+  if (transport === "sse") {
+    const client = createSseClient({
+      url: GRAPHQL_URL,
+      headers: authHeaders,
+      singleConnection: false,
+      retryAttempts: 0,
+      onMessage: onOpen,
+    });
+    const unsubscribe = client.subscribe(request, sink as never);
+    return () => {
+      unsubscribe();
+      client.dispose();
+    };
+  }
+  const client = createWsClient({
+    url: GRAPHQL_URL.replace(/^http/, "ws"),
+    connectionParams: authHeaders,
+    retryAttempts: 0,
+    lazy: true,
+    on: { connected: onOpen },
+  });
+  const unsubscribe = client.subscribe(request, sink as never);
+  return () => {
+    unsubscribe();
+    void client.dispose();
+  };
+}
+
+/** Follows a run until its terminal event (or stop()). */
+export function followRun(options: LiveOptions): { stop(): void; readonly lastSeq: number } {
+  let lastSeq = options.after;
+  let transport: Transport = options.transport ?? "ws";
+  let close: (() => void) | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let failures = 0;
+  let everOpened = false;
+
+  const connect = () => {
+    if (stopped) return;
+    let ended = false;
+    let opened = false;
+    const retry = () => {
+      close?.();
+      close = undefined;
+      if (stopped || ended) return;
+      // A WebSocket that never opened (a proxy that refuses the upgrade): SSE from now on.
+      if (transport === "ws" && !opened && !everOpened && !options.transport && failures >= 1)
+        transport = "sse";
+      failures++;
+      if (failures > MAX_RECONNECTS) return options.onState("offline", transport);
+      options.onState("reconnecting", transport);
+      timer = setTimeout(connect, Math.min(10_000, 250 * 2 ** Math.min(failures, 6)));
+    };
+    options.onState(failures === 0 ? "connecting" : "reconnecting", transport);
+    close = open(
+      transport,
+      lastSeq,
+      options.runId,
+      {
+        next: (value) => {
+          const event = value.data?.runEvents;
+          if (!event || event.seq <= lastSeq) return;
+          lastSeq = event.seq;
+          failures = 0;
+          options.onEvent(event);
+          if (TERMINAL.has(event.type)) {
+            ended = true;
+            options.onState("ended", transport);
+          }
+        },
+        error: retry,
+        complete: () => {
+          // The server ends the stream after the terminal event; ending earlier means the
+          // connection went away under it.
+          if (!ended) retry();
+          else close?.();
+        },
+      },
+      () => {
+        opened = true;
+        everOpened = true;
+        if (!stopped && !ended) options.onState("live", transport);
+      },
+    );
+  };
+  connect();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      close?.();
+    },
+    get lastSeq() {
+      return lastSeq;
+    },
+  };
+}
