@@ -37,7 +37,12 @@ const header = h(
   h("a", { href: "#/", class: "brand" }, "Pipelines"),
   h("nav", {}, h("a", { href: "/graphql" }, "GraphiQL")),
   liveMark,
-  h("label", { class: "key" }, "Key ", keyInput),
+  // A form, so that browsers treat the password field as one (and Enter applies it).
+  h(
+    "form",
+    { class: "key", onsubmit: (event: Event) => event.preventDefault() },
+    h("label", {}, "Key ", keyInput),
+  ),
 );
 document.body.replaceChildren(header, root);
 

@@ -84,6 +84,7 @@ function breakerTable(
               {
                 type: "button",
                 class: "reset",
+                disabled: b.state === "CLOSED" && b.failureCount === 0,
                 onclick: async (event: Event) => {
                   (event.target as HTMLButtonElement).disabled = true;
                   await gql(

@@ -189,7 +189,9 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
     const active = ACTIVE.has(model.runStatus);
     cancel.disabled = !active;
     rerun.disabled = active;
-    fromFailure.disabled = active || model.runStatus === "COMPLETED";
+    // From failure needs something that did not complete.
+    fromFailure.disabled =
+      active || [...model.nodes.values()].every((node) => node.status === "COMPLETED");
   };
   paintHead();
   performance.mark("dashboard:run-drawn");
