@@ -4,7 +4,8 @@
  */
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 
-const createAndValidate = `# 1. Create a pipeline, then copy its id into the "Run" tab.
+const createAndValidate = `# Watch runs live, with their DAG and timeline, in the dashboard: /dashboard
+# 1. Create a pipeline, then copy its id into the "Run" tab.
 mutation CreatePipeline {
   createPipeline(input: {
     name: "hello"
