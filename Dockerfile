@@ -19,6 +19,7 @@ COPY graphql ./graphql
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY dashboard/static ./dashboard/static
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim
@@ -30,6 +31,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/dashboard/static ./dashboard/static
 COPY --from=build /app/prisma/migrations ./prisma/migrations
 RUN mkdir -p /data && chown node:node /data
 USER node
