@@ -44,6 +44,45 @@ export interface Config {
   readonly instanceId: string;
   /** OpenTelemetry tracing; undefined (the default) leaves it off. */
   readonly tracing: TracingConfig | undefined;
+  /** Authentication, document and rate limits, secrets, retention. */
+  readonly security: SecurityConfig;
+}
+
+/** See the README's "Security" section. */
+export interface SecurityConfig {
+  /** `auto`: on when a key exists, JWT is set or the bind is not loopback. @default "auto" */
+  readonly auth: "auto" | "on" | "off";
+  /** JWT verification (Authorization: Bearer <token>); undefined: off. */
+  readonly jwt: JwtConfig | undefined;
+  /** AES-256-GCM key of stored secrets (SECRETS_KEY: 32 bytes, hex or base64). */
+  readonly secretsKey: Buffer | undefined;
+  readonly graphiql: boolean;
+  readonly introspection: boolean;
+  /** Limits on GraphQL documents (graphql-armor's; see server/limits.ts). */
+  readonly document: Readonly<
+    Record<"maxDepth" | "maxAliases" | "maxDirectives" | "maxTokens" | "maxCost", number>
+  >;
+  /** runPipeline/rerunRun per key (or address) and minute; 0: none. @default 600 */
+  readonly runsPerMinute: number;
+  /** Other mutations per key (or address) and minute; 0: none. @default 600 */
+  readonly writesPerMinute: number;
+  readonly maxSubscriptionsPerKey: number;
+  readonly maxPipelines: number;
+  /** Finished runs older than this are deleted in the background; undefined: kept. */
+  readonly runRetentionMs: number | undefined;
+  /** Finished runs kept at most (the newest); undefined: no cap. */
+  readonly maxRetainedRuns: number | undefined;
+  readonly retentionIntervalMs: number;
+}
+
+export interface JwtConfig {
+  /** HS256 shared secret (JWT_SECRET), or a JWKS URL of RS256 keys (JWT_JWKS_URL). */
+  readonly secret: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly issuer: string | undefined;
+  readonly audience: string | undefined;
+  /** The claim holding viewer, operator or admin. @default "role" */
+  readonly roleClaim: string;
 }
 
 /** Where spans go, from the standard OTEL_* variables. */
@@ -65,6 +104,8 @@ export interface AgentConfig {
   readonly model: string;
   /** Read from the environment variable the file names in `apiKeyEnv`. */
   readonly apiKey: string | undefined;
+  /** The secret holding the key (`"apiKey": "{{secrets.NAME}}"` in the file). */
+  readonly apiKeySecret?: string;
   readonly systemPrompt: string | undefined;
   readonly temperature: number | undefined;
   readonly maxTokens: number | undefined;
@@ -198,6 +239,9 @@ function agentsFrom(file: string | undefined, env: Env): AgentConfig[] {
     if (typeof a.model !== "string" || a.model === "")
       throw new ConfigError(`${at} ("${a.id}") needs a "model"`);
     let apiKey: string | undefined;
+    const secret = /^\{\{\s*secrets\.([A-Za-z_]\w{0,63})\s*\}\}$/.exec(String(a.apiKey ?? ""))?.[1];
+    if (a.apiKey !== undefined && !secret)
+      throw new ConfigError(`${at} ("${a.id}"): apiKey must be "{{secrets.NAME}}"`);
     if (a.apiKeyEnv !== undefined) {
       if (typeof a.apiKeyEnv !== "string")
         throw new ConfigError(`${at} ("${a.id}"): apiKeyEnv must name a variable`);
@@ -221,12 +265,77 @@ function agentsFrom(file: string | undefined, env: Env): AgentConfig[] {
       baseUrl: a.baseUrl.replace(/\/+$/, ""),
       model: a.model,
       apiKey,
+      apiKeySecret: secret,
       systemPrompt: typeof a.systemPrompt === "string" ? a.systemPrompt : undefined,
       temperature: optionalNumber("temperature"),
       maxTokens: optionalNumber("maxTokens"),
       timeoutMs: optionalNumber("timeoutMs") ?? 60_000,
     } satisfies AgentConfig;
   });
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (/^(1|true|on|0|false|off)$/.test(raw)) return /^(1|true|on)$/.test(raw);
+  throw new ConfigError(`${name} must be on or off, got "${env[name]}"`);
+}
+
+/** "90s", "15m", "12h", "30d" or milliseconds. */
+function duration(env: Env, name: string): number | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(raw);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  if (!match || Number(match[1]) === 0)
+    throw new ConfigError(`${name} must be a duration such as 90s, 15m, 12h or 30d, got "${raw}"`);
+  return Number(match[1]) * unit[(match[2] ?? "ms") as keyof typeof unit];
+}
+
+function secretsKeyFrom(env: Env): Buffer | undefined {
+  const raw = env.SECRETS_KEY?.trim();
+  if (!raw) return undefined;
+  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64");
+  if (key.length === 32) return key;
+  throw new ConfigError(`SECRETS_KEY must be 32 bytes, hex or base64, got ${key.length} bytes`);
+}
+
+function jwtFrom(env: Env): JwtConfig | undefined {
+  const [secret, jwksUrl, issuer, audience] = ["SECRET", "JWKS_URL", "ISSUER", "AUDIENCE"].map(
+    (name) => env[`JWT_${name}`]?.trim() || undefined,
+  );
+  if (!secret && !jwksUrl) return undefined;
+  if (jwksUrl && !/^https?:\/\//.test(jwksUrl))
+    throw new ConfigError(`JWT_JWKS_URL must be an http(s) URL, got "${jwksUrl}"`);
+  return { secret, jwksUrl, issuer, audience, roleClaim: env.JWT_ROLE_CLAIM?.trim() || "role" };
+}
+
+function securityFrom(env: Env): SecurityConfig {
+  const auth = (env.AUTH?.trim().toLowerCase() || "auto") as SecurityConfig["auth"];
+  if (!["auto", "on", "off"].includes(auth))
+    throw new ConfigError(`AUTH must be auto, on or off, got "${env.AUTH}"`);
+  const retained = int(env, "MAX_RETAINED_RUNS", 0, 0, 1_000_000_000);
+  return {
+    auth,
+    jwt: jwtFrom(env),
+    secretsKey: secretsKeyFrom(env),
+    graphiql: flag(env, "GRAPHIQL", true),
+    introspection: flag(env, "INTROSPECTION", true),
+    document: {
+      maxDepth: int(env, "MAX_QUERY_DEPTH", 20, 2, 1000),
+      maxAliases: int(env, "MAX_QUERY_ALIASES", 30, 1, 100_000),
+      maxDirectives: int(env, "MAX_QUERY_DIRECTIVES", 50, 1, 100_000),
+      maxTokens: int(env, "MAX_QUERY_TOKENS", 100_000, 100, 10_000_000),
+      maxCost: int(env, "MAX_QUERY_COST", 100_000, 100, 1_000_000_000),
+    },
+    runsPerMinute: int(env, "RATE_LIMIT_RUNS", 600, 0, 100_000_000),
+    writesPerMinute: int(env, "RATE_LIMIT_WRITES", 600, 0, 100_000_000),
+    maxSubscriptionsPerKey: int(env, "MAX_SUBSCRIPTIONS_PER_KEY", 100, 1, 1_000_000),
+    maxPipelines: int(env, "MAX_PIPELINES", 100_000, 1, 1_000_000_000),
+    runRetentionMs: duration(env, "RUN_RETENTION"),
+    maxRetainedRuns: retained === 0 ? undefined : retained,
+    retentionIntervalMs: int(env, "RETENTION_INTERVAL_MS", 60_000, 100, 86_400_000),
+  };
 }
 
 /**
@@ -285,5 +394,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     instanceId:
       env.INSTANCE_ID?.trim() || `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     tracing: tracingFrom(env),
+    security: securityFrom(env),
   };
 }

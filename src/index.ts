@@ -4,6 +4,7 @@ import "./node-version.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { explainListenError, preflight } from "./preflight.ts";
 import { buildApp } from "./server/app.ts";
+import { AuthSetupError } from "./server/auth.ts";
 import { createServices } from "./services.ts";
 
 async function main(): Promise<void> {
@@ -21,13 +22,19 @@ async function main(): Promise<void> {
   const services = await createServices(config);
   const app = buildApp(config, services);
   const { logger } = services;
-  const { url, dashboardUrl } = await app.start().catch((error: unknown) => {
+  const { url, dashboardUrl } = await app.start().catch(async (error: unknown) => {
+    if (error instanceof AuthSetupError) {
+      console.error(error.message);
+      await services.close(0);
+      process.exit(1);
+    }
     throw explainListenError(error, config.host, config.port) ?? error;
   });
   logger.info(
     { url, dashboardUrl, database: config.databaseProvider, redis: Boolean(config.redisUrl) },
-    `GraphQL API and GraphiQL at ${url}, dashboard at ${dashboardUrl}`,
+    `GraphQL API${config.security.graphiql ? " and GraphiQL" : ""} at ${url}, dashboard at ${dashboardUrl}`,
   );
+  logger.info(await app.describeAuth());
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {

@@ -15,6 +15,7 @@ import { createLogger } from "./observability/logger.ts";
 import { createEngineMetrics, type EngineMetrics } from "./observability/metrics.ts";
 import { createRunLogHooks } from "./observability/run-log.ts";
 import { startTracing, type Tracing } from "./observability/tracing.ts";
+import { startRetention } from "./retention.ts";
 import { openStore } from "./store/index.ts";
 import type { Store } from "./store/types.ts";
 
@@ -93,7 +94,9 @@ export async function createServices(
     httpAllowlist: config.httpActionAllowlist,
     agents: config.agents,
     hooks,
+    secretsKey: config.security.secretsKey,
   });
+  const retention = startRetention(store, config.security, logger);
   metrics.observe(engine);
   let closing: Promise<void> | undefined;
   return {
@@ -105,7 +108,9 @@ export async function createServices(
     tracing,
     close(graceMs) {
       closing ??= (async () => {
+        retention.stop();
         await engine.stop(graceMs);
+        await retention.idle();
         await bus.close();
         await store.close();
         await tracing?.shutdown();

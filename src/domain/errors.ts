@@ -14,6 +14,11 @@ export const ERROR_CODES = {
   PIPELINE_HAS_ACTIVE_RUNS: 409,
   RUN_STILL_ACTIVE: 409,
   SERVICE_UNAVAILABLE: 503,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
+  LIMIT_REACHED: 409,
+  SECRETS_NOT_CONFIGURED: 409,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -31,7 +36,7 @@ export class AppError extends Error {
 
 export class NotFoundError extends AppError {
   override readonly name = "NotFoundError";
-  constructor(kind: "pipeline" | "run", id: string) {
+  constructor(kind: "pipeline" | "run" | "API key" | "secret", id: string) {
     super("NOT_FOUND", `${kind} "${id}" does not exist`, { kind, id });
   }
 }

@@ -32,6 +32,8 @@ export interface EngineOptions {
   readonly hooks?: EngineHooks;
   /** While the database is down, how often to probe it for its return. @default 250 */
   readonly probeMs?: number;
+  /** AES-256-GCM key of the stored secrets; without it `{{secrets.NAME}}` fails the node. */
+  readonly secretsKey?: Buffer;
 }
 
 export const DEFAULT_LIMITS: InputLimits = {

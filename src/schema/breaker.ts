@@ -2,7 +2,7 @@
 import { BREAKER_NODE_TYPES, breakerSettingsOf } from "../domain/definition.ts";
 import type { BreakerRecord } from "../domain/records.ts";
 import { CIRCUIT_STATES } from "../domain/status.ts";
-import { builder, describedValues } from "./builder.ts";
+import { builder, requires, describedValues } from "./builder.ts";
 import { PipelineRef } from "./pipeline.ts";
 
 const CircuitStateEnum = builder.enumType("CircuitState", {
@@ -72,6 +72,7 @@ builder.objectField(PipelineRef, "breakers", (t) =>
 
 builder.mutationFields((t) => ({
   resetBreaker: t.field({
+    authScopes: requires("operator"),
     type: NodeBreakerRef,
     description: "Closes a node's breaker and clears its failure count.",
     args: {

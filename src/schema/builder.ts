@@ -5,10 +5,46 @@
 import SchemaBuilder from "@pothos/core";
 import DataloaderPlugin from "@pothos/plugin-dataloader";
 import RelayPlugin from "@pothos/plugin-relay";
+import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import type { GraphQLResolveInfo } from "graphql";
+import { type Role, roleAllows } from "../domain/access.ts";
+import { AppError } from "../domain/errors.ts";
 import type { GraphQLContext } from "./context.ts";
+
+/**
+ * The scope a root field needs: every root field sets exactly one (test/auth-schema.test.ts
+ * walks the schema), `authScopes: requires("operator")`.
+ */
+export const requires = (role: Role) => ({ [role]: true }) as Record<Role, true>;
+
+/** The role a field asks for, from its Pothos options. */
+function neededRole(info: GraphQLResolveInfo): Role {
+  const field = info.parentType.getFields()[info.fieldName];
+  const scopes = (field?.extensions?.pothosOptions as { authScopes?: object } | undefined)
+    ?.authScopes;
+  return (Object.keys(scopes ?? {})[0] as Role | undefined) ?? "admin";
+}
+
+function refusal(context: GraphQLContext, info: GraphQLResolveInfo): AppError {
+  const principal = context.auth.current;
+  const field = `${info.parentType.name}.${info.fieldName}`;
+  if (!principal || principal.role === null)
+    return new AppError(
+      "UNAUTHENTICATED",
+      principal?.failure ?? `${field} needs authentication: send Authorization: Bearer <API key>`,
+      { field },
+    );
+  const needed = neededRole(info);
+  return new AppError(
+    "FORBIDDEN",
+    `${field} needs the ${needed} role; this ${principal.kind === "jwt" ? "token" : "key"} has ${principal.role}`,
+    { field, role: principal.role, needed },
+  );
+}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
+  AuthScopes: Record<Role, boolean>;
   DefaultFieldNullability: false;
   Scalars: {
     ID: { Input: string; Output: string };
@@ -16,8 +52,21 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date };
   };
 }>({
-  plugins: [RelayPlugin, DataloaderPlugin],
+  plugins: [ScopeAuthPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
+  scopeAuth: {
+    // A subscription is refused when it starts, not at its first event.
+    authorizeOnSubscribe: true,
+    authScopes: async (context) => {
+      const { role } = await context.auth.principal();
+      return {
+        viewer: roleAllows(role, "viewer"),
+        operator: roleAllows(role, "operator"),
+        admin: roleAllows(role, "admin"),
+      };
+    },
+    unauthorizedError: (_parent, context, info) => refusal(context, info),
+  },
   relay: {
     clientMutationId: "omit",
     cursorType: "String",

@@ -3,6 +3,7 @@
  * through a global client.
  */
 import DataLoader from "dataloader";
+import type { Principal } from "../domain/access.ts";
 import type {
   BreakerRecord,
   NodeRunRecord,
@@ -16,6 +17,29 @@ export interface GraphQLContext {
   readonly store: Store;
   readonly engine: Engine;
   readonly loaders: Loaders;
+  /** Who the request acts as; the schema's auth scopes read it (builder.ts). */
+  readonly auth: RequestAuth;
+  /** Caps the schema applies itself (rate limits are a server plugin). */
+  readonly limits: RequestLimits;
+}
+
+export interface RequestAuth {
+  /** Authenticates the request once (later calls share the answer). */
+  principal(): Promise<Principal>;
+  /** The principal once `principal()` has settled. */
+  readonly current: Principal | undefined;
+  /** Called after a key is created or revoked: whether auth is on may have changed. */
+  keysChanged(): void;
+}
+
+export interface RequestLimits {
+  /** createPipeline is refused at this many stored pipelines. */
+  readonly maxPipelines: number;
+  /**
+   * Counts the subscription against its principal's cap while it is open.
+   * @throws {AppError} LIMIT_REACHED when the principal already has its cap open
+   */
+  subscription<T>(open: () => Promise<AsyncIterable<T>>): Promise<AsyncIterable<T>>;
 }
 
 /** Per-request batching of the nested fields (one query per level, not per parent). */

@@ -2,7 +2,7 @@
 
 import type { RunEventRecord } from "../domain/records.ts";
 import { RUN_EVENT_TYPES } from "../domain/status.ts";
-import { builder, describedValues } from "./builder.ts";
+import { builder, requires, describedValues } from "./builder.ts";
 
 const RunEventTypeEnum = builder.enumType("RunEventType", {
   description: "What a run event records; `data` has the details of each type.",
@@ -55,6 +55,7 @@ export const RunEventRef = builder.objectRef<RunEventRecord>("RunEvent").impleme
 
 builder.subscriptionFields((t) => ({
   runEvents: t.field({
+    authScopes: requires("viewer"),
     type: RunEventRef,
     description:
       "Replays the run's stored events with seq > after (default 0), then streams new ones as they happen, without gaps or duplicates; completes after the terminal event.",
@@ -62,7 +63,8 @@ builder.subscriptionFields((t) => ({
       runId: t.arg.id({ required: true, description: "The run to follow." }),
       after: t.arg.int({ description: "The last seq already seen; 0 replays everything." }),
     },
-    subscribe: (_root, { runId, after }, ctx) => ctx.engine.events(runId, after ?? 0),
+    subscribe: (_root, { runId, after }, ctx) =>
+      ctx.limits.subscription(() => ctx.engine.events(runId, after ?? 0)),
     resolve: (event) => event,
   }),
 }));

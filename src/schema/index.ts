@@ -8,6 +8,7 @@ import "./versions.ts";
 import "./events.ts";
 import "./run.ts";
 import "./breaker.ts";
+import "./access.ts";
 
 export type { GraphQLContext } from "./context.ts";
 export { createLoaders } from "./context.ts";

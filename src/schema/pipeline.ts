@@ -3,7 +3,7 @@ import type { PipelineInput } from "../domain/definition.ts";
 import { AppError, BadInputError, NotFoundError } from "../domain/errors.ts";
 import type { PipelineRecord } from "../domain/records.ts";
 import { VALIDATION_CODES, type ValidationError } from "../domain/validation.ts";
-import { builder } from "./builder.ts";
+import { builder, requires } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { definitionFields, PipelineInputRef } from "./definition.ts";
 import { pageArgs, toConnection } from "./pagination.ts";
@@ -82,6 +82,7 @@ const PipelineConnection = builder.connectionObject(
 
 builder.queryFields((t) => ({
   pipelines: t.field({
+    authScopes: requires("viewer"),
     type: PipelineConnection,
     description: "Pipelines, newest first.",
     args: { ...t.arg.connectionArgs() },
@@ -91,6 +92,7 @@ builder.queryFields((t) => ({
     },
   }),
   pipeline: t.field({
+    authScopes: requires("viewer"),
     type: PipelineRef,
     nullable: true,
     description: "One pipeline; null when there is none with this id.",
@@ -101,16 +103,28 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   createPipeline: t.field({
+    authScopes: requires("admin"),
     type: PipelineRef,
     description:
       "Stores a pipeline. An invalid one is stored too (see Pipeline.validation) but cannot run.",
     args: {
       input: t.arg({ type: PipelineInputRef, required: true, description: "The definition." }),
     },
-    resolve: (_root, { input }, ctx) =>
-      ctx.store.createPipeline(ctx.engine.definitionFromInput(fromInput(input))),
+    resolve: async (_root, { input }, ctx) => {
+      const definition = ctx.engine.definitionFromInput(fromInput(input));
+      // A check before the insert: two creates at once may both pass at the last free place.
+      const { maxPipelines } = ctx.limits;
+      if ((await ctx.store.admin.countPipelines()) >= maxPipelines)
+        throw new AppError(
+          "LIMIT_REACHED",
+          `${maxPipelines} pipelines are stored, the most MAX_PIPELINES allows; delete some first`,
+          { limit: maxPipelines },
+        );
+      return ctx.store.createPipeline(definition);
+    },
   }),
   updatePipeline: t.field({
+    authScopes: requires("admin"),
     type: PipelineRef,
     description:
       "Replaces the definition. Runs already started keep the definition they started with.",
@@ -128,6 +142,7 @@ builder.mutationFields((t) => ({
     },
   }),
   deletePipeline: t.boolean({
+    authScopes: requires("admin"),
     description:
       "Deletes the pipeline with its runs, events and breakers. False when there was none. Refused while a run is QUEUED or RUNNING.",
     args: { id: t.arg.id({ required: true, description: "The pipeline to delete." }) },
@@ -144,6 +159,7 @@ builder.mutationFields((t) => ({
     },
   }),
   validatePipeline: t.field({
+    authScopes: requires("operator"),
     type: ValidationResult,
     description:
       "Validates a stored pipeline (id) or a definition that is not stored; give one of the two.",

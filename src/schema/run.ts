@@ -5,7 +5,7 @@ import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { OutputRef } from "../domain/shared-output.ts";
 import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../domain/status.ts";
-import { builder, describedValues } from "./builder.ts";
+import { builder, requires, describedValues } from "./builder.ts";
 import { NodeTypeEnum } from "./definition.ts";
 import { RunEventRef } from "./events.ts";
 import { MAX_OUTPUT_VIEW_BYTES, OUTPUT_VIEW_BYTES, viewOutput } from "./output-view.ts";
@@ -264,6 +264,7 @@ builder.objectField(PipelineRef, "runs", (t) =>
 
 builder.queryFields((t) => ({
   run: t.field({
+    authScopes: requires("viewer"),
     type: PipelineRunRef,
     nullable: true,
     description: "One run; null when there is none with this id.",
@@ -271,6 +272,7 @@ builder.queryFields((t) => ({
     resolve: (_root, { id }, ctx) => ctx.loaders.runs.load(id),
   }),
   runs: t.field({
+    authScopes: requires("viewer"),
     type: PipelineRunConnection,
     description: "Runs, newest first, optionally of one pipeline and in some statuses.",
     args: {
@@ -290,6 +292,7 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   runPipeline: t.field({
+    authScopes: requires("operator"),
     type: PipelineRunRef,
     description: "Starts a run and returns at once (QUEUED or RUNNING); follow it with runEvents.",
     args: {
@@ -303,6 +306,7 @@ builder.mutationFields((t) => ({
       ctx.engine.runPipeline(id, (triggerData ?? null) as JsonValue),
   }),
   rerunRun: t.field({
+    authScopes: requires("operator"),
     type: PipelineRunRef,
     description:
       "Runs a finished run again: the same pipeline version and trigger data. With fromFailure (the default) the nodes that completed, and everything upstream of them, are not executed again: their outputs are reused (NodeRun.reusedFrom). Refused with RUN_STILL_ACTIVE while the run is queued or running. Returns at once, like runPipeline.",
@@ -316,6 +320,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, { id, fromFailure }, ctx) => ctx.engine.rerunRun(id, fromFailure ?? true),
   }),
   cancelRun: t.field({
+    authScopes: requires("operator"),
     type: PipelineRunRef,
     description: "Cancels a run wherever it executes. A finished run is returned unchanged.",
     args: { id: t.arg.id({ required: true, description: "The run to cancel." }) },

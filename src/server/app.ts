@@ -7,19 +7,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { TracerProvider } from "@opentelemetry/api";
 import type { ExecutionArgs, execute as graphqlExecute } from "graphql";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
+import { NoSchemaIntrospectionCustomRule } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { createYoga, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, type Plugin, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { WebSocketServer } from "ws";
 import type { Config } from "../config.ts";
+import type { Principal } from "../domain/access.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createLoaders, type GraphQLContext, schema } from "../schema/index.ts";
 import type { Store } from "../store/types.ts";
+import { AuthSetupError, createAuthenticator, isLoopback } from "./auth.ts";
 import { useBodyLimits } from "./body-limits.ts";
 import { createDashboardHandler, DASHBOARD_PATH } from "./dashboard.ts";
 import { createMaskError, RETRY_AFTER_SECONDS } from "./errors.ts";
 import { graphiqlOptions, renderPipelineGraphiQL } from "./graphiql.ts";
+import { createSubscriptionCap, useRateLimits } from "./guards.ts";
+import { jwtPayloadOf, useJwtVerification } from "./jwt.ts";
 import { useDocumentLimits } from "./limits.ts";
 import { useMetrics } from "./metrics.ts";
 import { REQUEST_ID_HEADER, requestIdOf, withRequest } from "./request-context.ts";
@@ -43,6 +49,8 @@ export interface App {
   readonly yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   /** Listens; resolves with the port actually bound (pass 0 for any free port). */
   start(port?: number, host?: string): Promise<{ port: number; url: string; dashboardUrl: string }>;
+  /** One line for the start log: whether auth is on, and why. */
+  describeAuth(): Promise<string>;
   /** Graceful stop: no new requests or runs, running nodes get the grace period, then hand-over. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -66,12 +74,61 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 /** Builds the HTTP side; the app owns the services from here on (stop() closes them). */
 export function buildApp(config: Config, services: AppServices): App {
   const { logger, store, engine } = services;
+  const { security } = config;
+  let listenHost = config.host;
+  const authenticator = createAuthenticator({
+    config,
+    admin: store.admin,
+    logger,
+    host: () => listenHost,
+  });
+  const subscriptions = createSubscriptionCap(security.maxSubscriptionsPerKey);
+  const contextOf = (initial: Record<string, unknown>): GraphQLContext => {
+    const request = initial.request as Request | undefined;
+    const connectionParams = initial.connectionParams as Record<string, unknown> | undefined;
+    const peer = (initial.req ?? (initial.extra as { request?: unknown })?.request) as
+      | IncomingMessage
+      | undefined;
+    const address = peer?.socket?.remoteAddress ?? "local";
+    let principal: Promise<Principal> | undefined;
+    const auth: GraphQLContext["auth"] = {
+      current: undefined,
+      principal() {
+        principal ??= (
+          initial.principal
+            ? Promise.resolve(initial.principal as Principal)
+            : authenticator.authenticate(
+                connectionParams
+                  ? connectionParams.authorization
+                  : request?.headers.get("authorization"),
+                address,
+                () => jwtPayloadOf(initial),
+              )
+        ).then((p) => {
+          (auth as { current: Principal }).current = p;
+          return p;
+        });
+        return principal;
+      },
+      keysChanged: () => authenticator.keysChanged(),
+    };
+    return {
+      store,
+      engine,
+      loaders: createLoaders(store),
+      auth,
+      limits: {
+        maxPipelines: security.maxPipelines,
+        subscription: async (open) => subscriptions.track((await auth.principal()).id, open),
+      },
+    };
+  };
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: "/health",
     landingPage: false,
-    graphiql: graphiqlOptions,
+    graphiql: security.graphiql ? graphiqlOptions : false,
     renderGraphiQL: renderPipelineGraphiQL,
     maskedErrors: { maskError: createMaskError(logger) },
     logging: {
@@ -82,12 +139,25 @@ export function buildApp(config: Config, services: AppServices): App {
       // are logged at error level by maskError.
       error: (...args) => logger.debug(args.map(String).join(" ")),
     },
-    context: () => ({ store, engine, loaders: createLoaders(store) }),
+    context: contextOf,
     plugins: [
+      // A request a browser sends without a preflight (a form, a plain GET) must carry a
+      // header no simple request can: the CSRF header, or Authorization.
+      useCSRFPrevention({ requestHeaders: ["x-graphql-yoga-csrf", "authorization"] }),
+      ...(security.jwt ? [useJwtVerification(security.jwt)] : []),
       ...(services.tracing ? [useOperationTracing(services.tracing.provider)] : []),
       ...(services.metrics ? [useMetrics(services.metrics.registry)] : []),
       useBodyLimits({ maxRequestBytes: config.limits.maxRequestBytes }),
-      useDocumentLimits(),
+      ...useDocumentLimits(security),
+      ...(security.introspection
+        ? []
+        : [
+            {
+              onValidate: ({ addValidationRule }: { addValidationRule: (r: unknown) => void }) =>
+                addValidationRule(NoSchemaIntrospectionCustomRule),
+            } as Plugin,
+          ]),
+      useRateLimits(security),
       useReadinessCheck({
         endpoint: "/ready",
         // Ready when the database accepts a write (a full disk or a read-only database still
@@ -140,6 +210,11 @@ export function buildApp(config: Config, services: AppServices): App {
     path: GRAPHQL_PATH,
     maxPayload: config.limits.maxRequestBytes,
   });
+  const principals = new WeakMap<object, Principal>();
+  const isJwtCandidate = (value: unknown) =>
+    Boolean(security.jwt) && typeof value === "string" && !/^Bearer\s+psk_/i.test(value);
+  const jwtCandidate = (ctx: { connectionParams?: Readonly<Record<string, unknown>> }) =>
+    isJwtCandidate(ctx.connectionParams?.authorization);
   // One request id per WebSocket connection, for every operation it carries.
   const connectionIds = new WeakMap<object, string>();
   server.on("upgrade", (req, socket, head) =>
@@ -159,6 +234,24 @@ export function buildApp(config: Config, services: AppServices): App {
         const root = args.rootValue as EnvelopedRoot;
         return withRequest(root.requestId, root.headers, () => root.subscribe(args));
       },
+      // Authenticated once per connection, from connectionParams.authorization; a connection
+      // that auth refuses is closed with 4401 and the reason.
+      onConnect: async (ctx) => {
+        const principal = await authenticator.authenticate(
+          ctx.connectionParams?.authorization,
+          ctx.extra.request.socket.remoteAddress ?? "unknown",
+          // A JWT is verified per operation by the plugin; let it through to there.
+          () => undefined,
+        );
+        if (principal.role === null && !isJwtCandidate(ctx.connectionParams?.authorization)) {
+          const reason =
+            principal.failure ?? "authentication required: connectionParams.authorization";
+          ctx.extra.socket.close(4401, `Unauthorized: ${reason}`.slice(0, 120));
+          return false;
+        }
+        principals.set(ctx.extra.socket, principal);
+        return true;
+      },
       onSubscribe: async (ctx, _id, params) => {
         const {
           schema: envelopedSchema,
@@ -172,6 +265,7 @@ export function buildApp(config: Config, services: AppServices): App {
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
+          ...(jwtCandidate(ctx) ? {} : { principal: principals.get(ctx.extra.socket) }),
         });
         const args = {
           schema: envelopedSchema,
@@ -199,6 +293,15 @@ export function buildApp(config: Config, services: AppServices): App {
     services,
     yoga,
     async start(port = config.port, host = config.host) {
+      listenHost = host;
+      // Beyond loopback, a server nobody can authenticate to would be open to anyone.
+      if (
+        security.auth === "auto" &&
+        !isLoopback(host) &&
+        !security.jwt &&
+        !(await store.admin.hasActiveApiKey(new Date()))
+      )
+        throw new AuthSetupError(host);
       // Listen first: a port that cannot be bound stops the start before any run is taken.
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -217,6 +320,7 @@ export function buildApp(config: Config, services: AppServices): App {
         dashboardUrl: `${origin}${DASHBOARD_PATH}`,
       };
     },
+    describeAuth: () => authenticator.describe(),
     async stop(graceMs = config.shutdownGraceMs) {
       if (stopping) return;
       stopping = true;

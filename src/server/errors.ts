@@ -6,6 +6,7 @@
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import { AppError } from "../domain/errors.ts";
+import { DOCUMENT_LIMIT_CODES } from "./limits.ts";
 import { isStoreUnavailable } from "../store/unavailable.ts";
 
 /** Seconds a client is told to wait before retrying while the database is unavailable. */
@@ -23,14 +24,19 @@ export const SERVER_ERROR_CODES = [
   "OPERATION_RESOLUTION_FAILURE",
   "GRAPHQL_PARSE_FAILED",
   "GRAPHQL_VALIDATION_FAILED",
-  "QUERY_TOO_DEEP",
+  ...DOCUMENT_LIMIT_CODES,
+  "CSRF_HEADER_REQUIRED",
   "PAYLOAD_TOO_LARGE",
   "LENGTH_REQUIRED",
   "INTERNAL_SERVER_ERROR",
 ] as const;
 
+/** Refusals that set the HTTP status of the whole answer (a GraphQL error is 200 otherwise). */
+const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403 };
+
 function codeOf(error: GraphQLError): string {
   if (typeof error.extensions.code === "string") return error.extensions.code;
+  if (/^Required CSRF header/.test(error.message)) return "CSRF_HEADER_REQUIRED";
   if (/^Syntax Error/.test(error.message)) return "GRAPHQL_PARSE_FAILED";
   return "GRAPHQL_VALIDATION_FAILED";
 }
@@ -41,10 +47,15 @@ export function createMaskError(logger: Logger) {
     const graphqlError = error instanceof GraphQLError ? error : undefined;
     const original = graphqlError ? graphqlError.originalError : error;
     if (original instanceof AppError) {
+      const status = HTTP_STATUS[original.code];
       return new GraphQLError(original.message, {
         nodes: graphqlError?.nodes,
         path: graphqlError?.path,
-        extensions: { ...original.details, code: original.code },
+        extensions: {
+          ...original.details,
+          code: original.code,
+          ...(status ? { http: { status } } : {}),
+        },
       });
     }
     if (

@@ -1,76 +1,41 @@
 /**
- * Limits on GraphQL documents: a document nested too deeply to parse (a stack overflow in the
- * parser) is a parse error, not a server error; a query deeper than `maxDepth` selections is
- * refused before it runs (pipeline → runs → pipeline → runs … would otherwise multiply work).
+ * Limits on GraphQL documents. graphql-armor does what it covers: tokens (its counting
+ * parser), depth, aliases, directives and cost, each refusal given a stable code here. Kept
+ * of our own, because no library covers it: a document nested too deeply for the parser's
+ * recursion (a RangeError, which would otherwise be a 500) becomes a parse error. Field
+ * suggestions ("Did you mean …") are blocked with introspection off, since they would spell
+ * out the schema that turning introspection off hides.
  */
-import {
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  GraphQLError,
-  Kind,
-  parse,
-  type SelectionSetNode,
-  type ValidationContext,
-} from "graphql";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { MaxTokensParserWLexer } from "@escape.tech/graphql-armor-max-tokens";
+import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import type { SecurityConfig } from "../config.ts";
 
-/** @default 20 */
-export const MAX_QUERY_DEPTH = 20;
-/** Tokens in one document; definitions this large belong in variables. */
-export const MAX_TOKENS = 1_000_000;
+/** The codes of the refusals, as README's error table lists them. */
+export const DOCUMENT_LIMIT_CODES = [
+  "QUERY_TOO_DEEP",
+  "TOO_MANY_ALIASES",
+  "TOO_MANY_DIRECTIVES",
+  "TOO_MANY_TOKENS",
+  "QUERY_TOO_COSTLY",
+] as const;
 
-function depthRule(maxDepth: number) {
-  return (context: ValidationContext): ASTVisitor => {
-    const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const definition of context.getDocument().definitions) {
-      if (definition.kind === Kind.FRAGMENT_DEFINITION)
-        fragments.set(definition.name.value, definition);
-    }
-    // Depth of a selection set, fragments expanded; each fragment counted once per path.
-    const depthOf = (set: SelectionSetNode, seen: ReadonlySet<string>): number => {
-      let deepest = 0;
-      for (const selection of set.selections) {
-        if (selection.kind === Kind.FIELD) {
-          deepest = Math.max(
-            deepest,
-            selection.selectionSet ? 1 + depthOf(selection.selectionSet, seen) : 1,
-          );
-        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-          deepest = Math.max(deepest, depthOf(selection.selectionSet, seen));
-        } else if (!seen.has(selection.name.value)) {
-          const fragment = fragments.get(selection.name.value);
-          if (fragment)
-            deepest = Math.max(
-              deepest,
-              depthOf(fragment.selectionSet, new Set([...seen, selection.name.value])),
-            );
-        }
-      }
-      return deepest;
-    };
-    return {
-      OperationDefinition(operation) {
-        const depth = depthOf(operation.selectionSet, new Set());
-        if (depth > maxDepth) {
-          context.reportError(
-            new GraphQLError(`query is ${depth} levels deep; the limit is ${maxDepth}`, {
-              nodes: [operation],
-              extensions: { code: "QUERY_TOO_DEEP" },
-            }),
-          );
-        }
-      },
-    };
+/** Gives armor's refusal (a plain GraphQLError) its code. */
+const coded =
+  (code: (typeof DOCUMENT_LIMIT_CODES)[number]) => (_context: unknown, error: GraphQLError) => {
+    (error.extensions as Record<string, unknown>).code = code;
   };
-}
 
-/** The yoga plugin. */
-export function useDocumentLimits(maxDepth = MAX_QUERY_DEPTH): Plugin {
-  return {
+/** The yoga plugins. */
+export function useDocumentLimits(security: SecurityConfig): Plugin[] {
+  const { maxDepth, maxAliases, maxDirectives, maxTokens, maxCost } = security.document;
+  const tokens = { n: maxTokens, onReject: [coded("TOO_MANY_TOKENS")] };
+  const parsing: Plugin = {
     onParse({ setParseFn }) {
       setParseFn((source, options) => {
         try {
-          return parse(source, { ...options, maxTokens: MAX_TOKENS });
+          return new MaxTokensParserWLexer(source, { ...options, ...tokens }).parseDocument();
         } catch (error) {
           if (error instanceof RangeError) {
             throw new GraphQLError("Syntax Error: document nested too deeply to parse", {
@@ -81,8 +46,19 @@ export function useDocumentLimits(maxDepth = MAX_QUERY_DEPTH): Plugin {
         }
       });
     },
-    onValidate({ addValidationRule }) {
-      addValidationRule(depthRule(maxDepth));
-    },
   };
+  const armor = EnvelopArmorPlugin({
+    maxTokens: { enabled: false },
+    maxDepth: {
+      n: maxDepth,
+      flattenFragments: true,
+      errorMessage: `query is deeper than ${maxDepth} levels`,
+      onReject: [coded("QUERY_TOO_DEEP")],
+    },
+    maxAliases: { n: maxAliases, onReject: [coded("TOO_MANY_ALIASES")] },
+    maxDirectives: { n: maxDirectives, onReject: [coded("TOO_MANY_DIRECTIVES")] },
+    costLimit: { maxCost, onReject: [coded("QUERY_TOO_COSTLY")] },
+    blockFieldSuggestion: { enabled: !security.introspection },
+  }) as Plugin;
+  return [parsing, armor];
 }

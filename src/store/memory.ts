@@ -15,6 +15,7 @@ import type {
 import { counterOf, TERMINAL_RUN_STATUSES } from "../domain/status.ts";
 import { nodeRunColumns, nodeRunsFromRows } from "./codec.ts";
 import { newId } from "./ids.ts";
+import { MemoryAdminStore } from "./memory-admin.ts";
 import type {
   CommitOutcome,
   DeleteOutcome,
@@ -53,6 +54,18 @@ export class MemoryStore implements Store {
   readonly #breakers = new Map<string, BreakerRecord>();
   /** Newest last, by pipeline. */
   readonly #versions = new Map<string, PipelineVersionRecord[]>();
+  readonly admin = new MemoryAdminStore({
+    pipelineCount: () => this.#pipelines.size,
+    finishedRuns: () =>
+      [...this.#runs.values()].filter((run) => TERMINAL_RUN_STATUSES.has(run.status)),
+    deleteRuns: (ids) => {
+      for (const id of ids) {
+        this.#runs.delete(id);
+        this.#nodeRuns.delete(id);
+        this.#events.delete(id);
+      }
+    },
+  });
 
   #storeVersion(record: PipelineRecord): void {
     const { id: pipelineId, version, definition, updatedAt: createdAt } = record;

@@ -6,6 +6,7 @@
 import type { PipelineDefinition } from "../domain/definition.ts";
 import type { BreakerRecord, PipelineRecord, PipelineVersionRecord } from "../domain/records.ts";
 import { breakerFromRow, pipelineColumns, pipelineFromRow, versionFromRow } from "./codec.ts";
+import { SqlAdminStore } from "./admin.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";
@@ -29,6 +30,7 @@ export class SqlStore extends SqlRuns implements Store {
   readonly #prisma: PrismaClient;
   readonly #writeLock: Mutex | undefined;
   readonly #close: () => Promise<void>;
+  readonly admin: SqlAdminStore;
 
   constructor(options: SqlStoreOptions) {
     super(options.sql);
@@ -37,6 +39,7 @@ export class SqlStore extends SqlRuns implements Store {
     this.stats = options.sql.stats;
     this.#writeLock = options.writeLock;
     this.#close = options.close;
+    this.admin = new SqlAdminStore(options.sql, (ids) => this.forgetNodeRuns(ids));
   }
 
   /**

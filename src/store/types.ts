@@ -4,6 +4,7 @@
  * transaction.
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
+import type { AdminStore } from "./admin.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type {
   BreakerRecord,
@@ -113,6 +114,8 @@ export interface Store {
   readonly provider: "sqlite" | "postgresql" | "memory";
   /** Statements sent to the database so far (for tests that count queries). */
   readonly stats: { queries: number };
+  /** API keys, secrets, the pipeline cap and run retention. */
+  readonly admin: AdminStore;
 
   createPipeline(definition: PipelineDefinition): Promise<PipelineRecord>;
   /** `null` when no such pipeline. */

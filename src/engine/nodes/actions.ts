@@ -8,9 +8,16 @@ import type { JsonObject, JsonValue } from "../../domain/json.ts";
 import type { ActionCatalog } from "../../domain/validation.ts";
 import { PermanentError, RetryableError } from "../errors.ts";
 import type { EngineHooks } from "../hooks.ts";
-import { renderJson, templateProblem } from "../templates.ts";
+import {
+  mentionsSecrets,
+  noSecrets,
+  type SecretResolver,
+  secretReferences,
+  withRedaction,
+} from "../secrets.ts";
+import { renderJson, renderString, templateProblem } from "../templates.ts";
 import { httpRequest } from "./http-client.ts";
-import { type NodeContext, type NodeHandler, render } from "./types.ts";
+import { type NodeContext, type NodeHandler, render, templateView } from "./types.ts";
 
 /** What an action's `run` receives: the node's context, `config` included. */
 export type ActionContext = NodeContext;
@@ -24,15 +31,24 @@ export interface ActionDefinition {
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-function checkTemplates(value: JsonValue, path: string, problems: string[]): void {
+/** Secrets may be referenced only where `secretsAt` says (an http action's headers). */
+function checkTemplates(
+  value: JsonValue,
+  path: string,
+  problems: string[],
+  secretsAt?: RegExp,
+): void {
   if (typeof value === "string") {
     const problem = templateProblem(value);
     if (problem) problems.push(`${path} has a bad template: ${problem}`);
+    else if (mentionsSecrets(value) && !secretsAt?.test(path))
+      problems.push(`${path} references a secret: only config.headers of an http action may`);
   } else if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) checkTemplates(item, `${path}[${i}]`, problems);
+    for (const [i, item] of value.entries())
+      checkTemplates(item, `${path}[${i}]`, problems, secretsAt);
   } else if (value !== null && typeof value === "object") {
     for (const [key, item] of Object.entries(value))
-      checkTemplates(item, `${path}.${key}`, problems);
+      checkTemplates(item, `${path}.${key}`, problems, secretsAt);
   }
 }
 
@@ -42,9 +58,15 @@ export interface HttpActionOptions {
   readonly httpAllowlist?: readonly string[];
   /** Source of the trace-context headers of each attempt. */
   readonly hooks?: Pick<EngineHooks, "outgoingHeaders">;
+  /** Where `{{secrets.NAME}}` in headers is read. @default none: such a node fails */
+  readonly secrets?: SecretResolver;
 }
 
-function httpAction({ httpAllowlist = [], hooks }: HttpActionOptions): ActionDefinition {
+function httpAction({
+  httpAllowlist = [],
+  hooks,
+  secrets = noSecrets,
+}: HttpActionOptions): ActionDefinition {
   return {
     name: "http",
     check(config) {
@@ -83,63 +105,74 @@ function httpAction({ httpAllowlist = [], hooks }: HttpActionOptions): ActionDef
       ) {
         problems.push("config.timeoutMs must be a whole number of milliseconds above 0");
       }
-      checkTemplates(config, "config", problems);
+      checkTemplates(config, "config", problems, /^config\.headers\.[^.[]+$/);
       return problems;
     },
     async run(context) {
       const { config } = context;
       const method = String(config.method ?? "GET").toUpperCase();
+      const configHeaders = Object.entries((config.headers ?? {}) as Record<string, string>);
+      const values = await secrets.resolve(configHeaders.flatMap(([, v]) => secretReferences(v)));
+      const view = { ...templateView(context), secrets: Object.fromEntries(values) };
       // The node's own headers win over the trace context.
       const headers: Record<string, string> = {
         ...hooks?.outgoingHeaders?.(context.runId, context.node.id, context.attempt),
       };
-      for (const [key, value] of Object.entries((config.headers ?? {}) as Record<string, string>)) {
-        headers[key.toLowerCase()] = render(value, context);
-      }
-      let body: string | undefined;
-      if (
-        config.body !== undefined &&
-        config.body !== null &&
-        method !== "GET" &&
-        method !== "HEAD"
-      ) {
-        const rendered = render(config.body, context);
-        if (typeof rendered === "string") body = rendered;
-        else {
-          body = renderJson(rendered, "the request body");
-          headers["content-type"] ??= "application/json";
-        }
-      }
-      const response = await httpRequest({
-        url: render(String(config.url), context),
-        method,
-        headers,
-        body,
-        timeoutMs: typeof config.timeoutMs === "number" ? config.timeoutMs : 30_000,
-        signal: context.signal,
-        allowlist: httpAllowlist,
-      });
-      const host = new URL(response.url).host;
-      if (response.status === 429 || response.status === 408 || response.status >= 500) {
-        throw new RetryableError(`HTTP ${response.status} from ${host}`, `HTTP_${response.status}`);
-      }
-      if (response.status >= 400) {
-        throw new PermanentError(
-          `HTTP ${response.status} from ${host}: ${response.body.slice(0, 200)}`,
-          `HTTP_${response.status}`,
-        );
-      }
-      let parsed: JsonValue = response.body;
-      if ((response.headers["content-type"] ?? "").includes("json") && response.body !== "") {
-        try {
-          parsed = JSON.parse(response.body) as JsonValue;
-        } catch {
-          // A server that says JSON and sends something else: keep the text.
-        }
-      }
-      return { status: response.status, headers: response.headers, body: parsed };
+      for (const [key, value] of configHeaders)
+        headers[key.toLowerCase()] = renderString(value, view);
+      return withRedaction(values, () => send(context, method, headers));
     },
   };
+
+  async function send(
+    context: ActionContext,
+    method: string,
+    headers: Record<string, string>,
+  ): Promise<JsonValue> {
+    const { config } = context;
+    let body: string | undefined;
+    if (
+      config.body !== undefined &&
+      config.body !== null &&
+      method !== "GET" &&
+      method !== "HEAD"
+    ) {
+      const rendered = render(config.body, context);
+      if (typeof rendered === "string") body = rendered;
+      else {
+        body = renderJson(rendered, "the request body");
+        headers["content-type"] ??= "application/json";
+      }
+    }
+    const response = await httpRequest({
+      url: render(String(config.url), context),
+      method,
+      headers,
+      body,
+      timeoutMs: typeof config.timeoutMs === "number" ? config.timeoutMs : 30_000,
+      signal: context.signal,
+      allowlist: httpAllowlist,
+    });
+    const host = new URL(response.url).host;
+    if (response.status === 429 || response.status === 408 || response.status >= 500) {
+      throw new RetryableError(`HTTP ${response.status} from ${host}`, `HTTP_${response.status}`);
+    }
+    if (response.status >= 400) {
+      throw new PermanentError(
+        `HTTP ${response.status} from ${host}: ${response.body.slice(0, 200)}`,
+        `HTTP_${response.status}`,
+      );
+    }
+    let parsed: JsonValue = response.body;
+    if ((response.headers["content-type"] ?? "").includes("json") && response.body !== "") {
+      try {
+        parsed = JSON.parse(response.body) as JsonValue;
+      } catch {
+        // A server that says JSON and sends something else: keep the text.
+      }
+    }
+    return { status: response.status, headers: response.headers, body: parsed };
+  }
 }
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;

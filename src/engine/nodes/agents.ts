@@ -10,6 +10,7 @@ import type { AgentConfig } from "../../config.ts";
 import type { JsonValue } from "../../domain/json.ts";
 import { abortError, PermanentError, RetryableError } from "../errors.ts";
 import type { EngineHooks } from "../hooks.ts";
+import { noSecrets, type SecretResolver, withRedaction } from "../secrets.ts";
 import { type NodeHandler, render } from "./types.ts";
 
 export interface AgentRequest {
@@ -30,9 +31,21 @@ interface ChatCompletion {
   usage?: JsonValue;
 }
 
-/** An agent calling `POST {baseUrl}/chat/completions`. */
-export function openAiAgent(config: AgentConfig): Agent {
-  return async ({ agentId, task, signal, headers }) => {
+/**
+ * An agent calling `POST {baseUrl}/chat/completions`; a key given as `{{secrets.NAME}}` is
+ * decrypted for each call, and cut out of what the call returns or throws.
+ */
+export function openAiAgent(config: AgentConfig, secrets: SecretResolver = noSecrets): Agent {
+  return async (request) => {
+    const values = await secrets.resolve(config.apiKeySecret ? [config.apiKeySecret] : []);
+    const apiKey = config.apiKeySecret ? values.get(config.apiKeySecret) : config.apiKey;
+    return withRedaction(values, () => call(request, apiKey));
+  };
+
+  async function call(
+    { agentId, task, signal, headers }: AgentRequest,
+    apiKey: string | undefined,
+  ): Promise<JsonValue> {
     const messages = [
       ...(config.systemPrompt ? [{ role: "system", content: config.systemPrompt }] : []),
       { role: "user", content: task },
@@ -45,7 +58,7 @@ export function openAiAgent(config: AgentConfig): Agent {
         headers: {
           ...headers,
           "content-type": "application/json",
-          ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}),
+          ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
         },
         body: JSON.stringify({
           model: config.model,
@@ -103,16 +116,20 @@ export function openAiAgent(config: AgentConfig): Agent {
       model: body.model ?? config.model,
       usage: body.usage ?? null,
     };
-  };
+  }
 }
 
 export class AgentRegistry {
   readonly #agents = new Map<string, Agent>();
   readonly #hooks: Pick<EngineHooks, "outgoingHeaders"> | undefined;
 
-  constructor(configs: readonly AgentConfig[] = [], hooks?: Pick<EngineHooks, "outgoingHeaders">) {
+  constructor(
+    configs: readonly AgentConfig[] = [],
+    hooks?: Pick<EngineHooks, "outgoingHeaders">,
+    secrets?: SecretResolver,
+  ) {
     this.#hooks = hooks;
-    for (const config of configs) this.register(config.id, openAiAgent(config));
+    for (const config of configs) this.register(config.id, openAiAgent(config, secrets));
   }
 
   /** Adds or replaces an agent. */
