@@ -11,6 +11,7 @@ import { createMemoryBus, type EventBus } from "./engine/bus.ts";
 import { Engine } from "./engine/engine.ts";
 import { combineHooks } from "./engine/hooks.ts";
 import { createRedisBus } from "./engine/redis-bus.ts";
+import { SecretVault } from "./engine/secrets.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createEngineMetrics, type EngineMetrics } from "./observability/metrics.ts";
 import { createRunLogHooks } from "./observability/run-log.ts";
@@ -24,6 +25,8 @@ export interface Services {
   readonly store: Store;
   readonly bus: EventBus;
   readonly engine: Engine;
+  /** Named secrets, encrypted under SECRETS_KEY. */
+  readonly secrets: SecretVault;
   /** The registry `/metrics` serves, and the engine observer filling it. */
   readonly metrics: EngineMetrics;
   /** Set when tracing is configured. */
@@ -74,6 +77,7 @@ export async function createServices(
   const tracing = config.tracing
     ? startTracing(config.tracing, { spanProcessor: overrides.spanProcessor })
     : undefined;
+  const secrets = new SecretVault(store.admin, config.security.secretsKey);
   const metrics = createEngineMetrics({ store, logger });
   const engineLogger = logger.child({ component: "engine" });
   const hooks = combineHooks(engineLogger, [
@@ -94,7 +98,7 @@ export async function createServices(
     httpAllowlist: config.httpActionAllowlist,
     agents: config.agents,
     hooks,
-    secretsKey: config.security.secretsKey,
+    secrets,
   });
   const retention = startRetention(store, config.security, logger);
   metrics.observe(engine);
@@ -104,6 +108,7 @@ export async function createServices(
     store,
     bus,
     engine,
+    secrets,
     metrics,
     tracing,
     close(graceMs) {

@@ -25,7 +25,6 @@ import { CompiledVersions } from "./compiled-versions.ts";
 import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
 import { AgentRegistry } from "./nodes/agents.ts";
-import { SecretVault } from "./secrets.ts";
 import { nodeHandlers } from "./nodes/builtin.ts";
 import type { NodeHandler } from "./nodes/types.ts";
 import { DEFAULT_LIMITS, type EngineOptions } from "./options.ts";
@@ -46,7 +45,6 @@ export class Engine {
   readonly bus: EventBus;
   readonly actions: ActionRegistry;
   readonly agents: AgentRegistry;
-  readonly secrets: SecretVault;
   readonly breakers: BreakerGuard;
   readonly instanceId: string;
   /** Whether the database is there as this instance sees it (outages, see availability.ts). */
@@ -106,9 +104,8 @@ export class Engine {
       },
     );
     this.breakers = new BreakerGuard(options.store, options);
-    this.secrets = new SecretVault(options.store.admin, options.secretsKey);
-    this.actions = new ActionRegistry({ ...options, secrets: this.secrets });
-    this.agents = new AgentRegistry(options.agents, options.hooks, this.secrets);
+    this.actions = new ActionRegistry(options);
+    this.agents = new AgentRegistry(options.agents, options.hooks, options.secrets);
     this.#handlers = nodeHandlers(this.actions, this.agents);
   }
 

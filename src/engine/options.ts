@@ -6,6 +6,7 @@ import type { EngineHooks } from "./hooks.ts";
 import type { AgentRegistry } from "./nodes/agents.ts";
 import type { InputLimits } from "./pipeline-input.ts";
 import type { OutputLimits } from "./run-outputs.ts";
+import type { SecretResolver } from "./secrets.ts";
 
 export interface EngineOptions {
   readonly store: Store;
@@ -32,8 +33,8 @@ export interface EngineOptions {
   readonly hooks?: EngineHooks;
   /** While the database is down, how often to probe it for its return. @default 250 */
   readonly probeMs?: number;
-  /** AES-256-GCM key of the stored secrets; without it `{{secrets.NAME}}` fails the node. */
-  readonly secretsKey?: Buffer;
+  /** Where `{{secrets.NAME}}` is read (a SecretVault); without it such a node fails. */
+  readonly secrets?: SecretResolver;
 }
 
 export const DEFAULT_LIMITS: InputLimits = {

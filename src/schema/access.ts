@@ -105,7 +105,7 @@ builder.queryFields((t) => ({
     authScopes: requires("admin"),
     type: [SecretInfo],
     description: "The names of the stored secrets (never their values).",
-    resolve: (_root, _args, ctx) => ctx.engine.secrets.list(),
+    resolve: (_root, _args, ctx) => ctx.secrets.list(),
   }),
 }));
 
@@ -154,12 +154,12 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ required: true, description: "Letters, digits and _." }),
       value: t.arg.string({ required: true, description: "The value." }),
     },
-    resolve: (_root, { name, value }, ctx) => ctx.engine.secrets.set(name, value),
+    resolve: (_root, { name, value }, ctx) => ctx.secrets.set(name, value),
   }),
   deleteSecret: t.boolean({
     authScopes: requires("admin"),
     description: "Deletes a secret; false when there was none. Nodes using it then fail.",
     args: { name: t.arg.string({ required: true, description: "The secret's name." }) },
-    resolve: (_root, { name }, ctx) => ctx.engine.secrets.delete(name),
+    resolve: (_root, { name }, ctx) => ctx.secrets.delete(name),
   }),
 }));

@@ -2,7 +2,7 @@
 import { BREAKER_NODE_TYPES, breakerSettingsOf } from "../domain/definition.ts";
 import type { BreakerRecord } from "../domain/records.ts";
 import { CIRCUIT_STATES } from "../domain/status.ts";
-import { builder, requires, describedValues } from "./builder.ts";
+import { builder, describedValues, requires } from "./builder.ts";
 import { PipelineRef } from "./pipeline.ts";
 
 const CircuitStateEnum = builder.enumType("CircuitState", {

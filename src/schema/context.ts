@@ -11,11 +11,14 @@ import type {
   RunRecord,
 } from "../domain/records.ts";
 import type { Engine } from "../engine/engine.ts";
+import type { SecretVault } from "../engine/secrets.ts";
 import type { Store } from "../store/types.ts";
 
 export interface GraphQLContext {
   readonly store: Store;
   readonly engine: Engine;
+  /** Named secrets (admins set them; http headers and agent keys read them). */
+  readonly secrets: SecretVault;
   readonly loaders: Loaders;
   /** Who the request acts as; the schema's auth scopes read it (builder.ts). */
   readonly auth: RequestAuth;

@@ -2,7 +2,7 @@
 
 import type { RunEventRecord } from "../domain/records.ts";
 import { RUN_EVENT_TYPES } from "../domain/status.ts";
-import { builder, requires, describedValues } from "./builder.ts";
+import { builder, describedValues, requires } from "./builder.ts";
 
 const RunEventTypeEnum = builder.enumType("RunEventType", {
   description: "What a run event records; `data` has the details of each type.",

@@ -5,7 +5,7 @@ import type { JsonValue } from "../domain/json.ts";
 import type { NodeRunRecord, RunRecord } from "../domain/records.ts";
 import type { OutputRef } from "../domain/shared-output.ts";
 import { isTerminalRunStatus, NODE_RUN_STATUSES, RUN_STATUSES } from "../domain/status.ts";
-import { builder, requires, describedValues } from "./builder.ts";
+import { builder, describedValues, requires } from "./builder.ts";
 import { NodeTypeEnum } from "./definition.ts";
 import { RunEventRef } from "./events.ts";
 import { MAX_OUTPUT_VIEW_BYTES, OUTPUT_VIEW_BYTES, viewOutput } from "./output-view.ts";

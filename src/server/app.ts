@@ -5,9 +5,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import type { TracerProvider } from "@opentelemetry/api";
 import type { ExecutionArgs, execute as graphqlExecute } from "graphql";
-import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { NoSchemaIntrospectionCustomRule } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
@@ -17,6 +17,7 @@ import { WebSocketServer } from "ws";
 import type { Config } from "../config.ts";
 import type { Principal } from "../domain/access.ts";
 import type { Engine } from "../engine/engine.ts";
+import type { SecretVault } from "../engine/secrets.ts";
 import { createLoaders, type GraphQLContext, schema } from "../schema/index.ts";
 import type { Store } from "../store/types.ts";
 import { AuthSetupError, createAuthenticator, isLoopback } from "./auth.ts";
@@ -36,6 +37,7 @@ export interface AppServices {
   readonly logger: Logger;
   readonly store: Store;
   readonly engine: Engine;
+  readonly secrets: SecretVault;
   /** Served on `/metrics`, with the GraphQL figures added. */
   readonly metrics?: { readonly registry: Registry };
   /** Set when tracing is on: GraphQL operations become spans. */
@@ -115,6 +117,7 @@ export function buildApp(config: Config, services: AppServices): App {
     return {
       store,
       engine,
+      secrets: services.secrets,
       loaders: createLoaders(store),
       auth,
       limits: {

@@ -6,8 +6,8 @@
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import { AppError } from "../domain/errors.ts";
-import { DOCUMENT_LIMIT_CODES } from "./limits.ts";
 import { isStoreUnavailable } from "../store/unavailable.ts";
+import { DOCUMENT_LIMIT_CODES } from "./limits.ts";
 
 /** Seconds a client is told to wait before retrying while the database is unavailable. */
 export const RETRY_AFTER_SECONDS = 1;

@@ -5,8 +5,8 @@
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
 import type { BreakerRecord, PipelineRecord, PipelineVersionRecord } from "../domain/records.ts";
-import { breakerFromRow, pipelineColumns, pipelineFromRow, versionFromRow } from "./codec.ts";
 import { SqlAdminStore } from "./admin.ts";
+import { breakerFromRow, pipelineColumns, pipelineFromRow, versionFromRow } from "./codec.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";

@@ -4,7 +4,6 @@
  * transaction.
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
-import type { AdminStore } from "./admin.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type {
   BreakerRecord,
@@ -17,6 +16,7 @@ import type {
 } from "../domain/records.ts";
 import type { StoredOutput } from "../domain/shared-output.ts";
 import type { ActiveRunStatus, CircuitState, RunStatus } from "../domain/status.ts";
+import type { AdminStore } from "./admin.ts";
 
 /** A node run as the engine writes it: its output in stored form (null: none). */
 export interface NodeRunWrite extends NodeRunState {
