@@ -192,7 +192,7 @@ describe("bad input", () => {
     const deep = `{ run(id: "x") { ${loop} id ${"} } } } ".repeat(6)} } }`;
     const refused = await post(JSON.stringify({ query: deep }));
     expect(refused.json?.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
-      ["query is 26 levels deep; the limit is 20", "QUERY_TOO_DEEP"],
+      ["Syntax Error: Query depth limit of 20 exceeded, found 26.", "QUERY_TOO_DEEP"],
     ]);
     const introspection = await post(JSON.stringify({ query: getIntrospectionQuery() }));
     expect(introspection.json?.errors).toBeUndefined();

@@ -44,6 +44,27 @@ describe("loadConfig defaults", () => {
       shutdownGraceMs: 10_000,
       instanceId: expect.stringMatching(/^\S+$/),
       tracing: undefined,
+      security: {
+        auth: "auto",
+        jwt: undefined,
+        secretsKey: undefined,
+        graphiql: true,
+        introspection: true,
+        document: {
+          maxDepth: 20,
+          maxAliases: 30,
+          maxDirectives: 50,
+          maxTokens: 100_000,
+          maxCost: 100_000,
+        },
+        runsPerMinute: 600,
+        writesPerMinute: 600,
+        maxSubscriptionsPerKey: 100,
+        maxPipelines: 100_000,
+        runRetentionMs: undefined,
+        maxRetainedRuns: undefined,
+        retentionIntervalMs: 60_000,
+      },
     });
   });
 

@@ -226,8 +226,8 @@ describe("limits", () => {
       const codes = (body.errors ?? []).map((e) => e.extensions?.code);
       expect(codes.length).toBeGreaterThan(0);
       expect(codes.includes("INTERNAL_SERVER_ERROR")).toBe(false);
-      if (code !== "BAD_USER_INPUT")
-        expect([query.slice(0, 30), codes[0]]).toEqual([query.slice(0, 30), code]);
+      // Each refusal is there (a deep query is also a costly one: armor reports both).
+      if (code !== "BAD_USER_INPUT") expect(codes).toContain(code);
       count++;
     }
     // Batching: an array body is not accepted.
@@ -314,7 +314,8 @@ describe("secrets", () => {
       const q = `{ run(id: "${runId}") { status error nodeRuns { output error } events { type data } } secrets { name } }`;
       await waitFor(
         "the run to fail",
-        async () => ((await post(q)).body.data?.run as { status: string }).status === "FAILED",
+        async () =>
+          ((await post(q)).body.data?.run as { status?: string } | undefined)?.status === "FAILED",
         { timeoutMs: 15_000 },
       );
       const answer = JSON.stringify((await post(q)).body);

@@ -7,6 +7,7 @@
  * out the schema that turning introspection off hides.
  */
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { MaxTokensParserWLexer } from "@escape.tech/graphql-armor-max-tokens";
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
@@ -47,18 +48,19 @@ export function useDocumentLimits(security: SecurityConfig): Plugin[] {
       });
     },
   };
+  // Depth first, on its own: a query too deep is also too costly, and depth says why better.
+  const depth = maxDepthPlugin({
+    n: maxDepth,
+    flattenFragments: true,
+    onReject: [coded("QUERY_TOO_DEEP")],
+  }) as Plugin;
   const armor = EnvelopArmorPlugin({
     maxTokens: { enabled: false },
-    maxDepth: {
-      n: maxDepth,
-      flattenFragments: true,
-      errorMessage: `query is deeper than ${maxDepth} levels`,
-      onReject: [coded("QUERY_TOO_DEEP")],
-    },
+    maxDepth: { enabled: false },
     maxAliases: { n: maxAliases, onReject: [coded("TOO_MANY_ALIASES")] },
     maxDirectives: { n: maxDirectives, onReject: [coded("TOO_MANY_DIRECTIVES")] },
     costLimit: { maxCost, onReject: [coded("QUERY_TOO_COSTLY")] },
     blockFieldSuggestion: { enabled: !security.introspection },
   }) as Plugin;
-  return [parsing, armor];
+  return [parsing, depth, armor];
 }
