@@ -330,7 +330,7 @@ function securityFrom(env: Env): SecurityConfig {
     },
     runsPerMinute: int(env, "RATE_LIMIT_RUNS", 600, 0, 100_000_000),
     writesPerMinute: int(env, "RATE_LIMIT_WRITES", 600, 0, 100_000_000),
-    maxSubscriptionsPerKey: int(env, "MAX_SUBSCRIPTIONS_PER_KEY", 100, 1, 1_000_000),
+    maxSubscriptionsPerKey: int(env, "MAX_SUBSCRIPTIONS_PER_KEY", 1000, 1, 1_000_000),
     maxPipelines: int(env, "MAX_PIPELINES", 100_000, 1, 1_000_000_000),
     runRetentionMs: duration(env, "RUN_RETENTION"),
     maxRetainedRuns: retained === 0 ? undefined : retained,

@@ -59,7 +59,7 @@ describe("loadConfig defaults", () => {
         },
         runsPerMinute: 600,
         writesPerMinute: 600,
-        maxSubscriptionsPerKey: 100,
+        maxSubscriptionsPerKey: 1000,
         maxPipelines: 100_000,
         runRetentionMs: undefined,
         maxRetainedRuns: undefined,
