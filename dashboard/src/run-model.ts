@@ -3,25 +3,12 @@
  * the backoff waits between them), and the edges that are dead (an untaken branch, or out of
  * or into a skipped node). Events are applied in seq order, each once.
  */
+import { type NodeRunStatus, TERMINAL_EVENT_TYPES } from "../../src/domain/status.ts";
 import type { RunEvent } from "./live.ts";
 
-export const NODE_STATUSES = [
-  "PENDING",
-  "RUNNING",
-  "RETRYING",
-  "COMPLETED",
-  "FAILED",
-  "SKIPPED",
-  "CANCELLED",
-] as const;
-export type NodeStatus = (typeof NODE_STATUSES)[number];
-
-export const TERMINAL_RUN_EVENTS = new Set([
-  "RUN_COMPLETED",
-  "RUN_FAILED",
-  "RUN_CANCELLED",
-  "RUN_TIMED_OUT",
-]);
+/** The server's own vocabulary: the bundle carries it, so page and server cannot drift. */
+export type NodeStatus = NodeRunStatus;
+const TERMINAL_RUN_EVENTS: ReadonlySet<string> = TERMINAL_EVENT_TYPES;
 
 /** One call of a node's handler, and the wait after it when it was retried. */
 export interface AttemptSpan {
