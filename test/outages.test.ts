@@ -12,7 +12,7 @@ import { signalScope } from "../src/engine/abort-group.ts";
 import { StoreAvailability, untilStored } from "../src/engine/availability.ts";
 import { BreakerGuard, type RunBreakers } from "../src/engine/breaker-guard.ts";
 import { createMemoryBus } from "../src/engine/bus.ts";
-import { runNodeThroughOutages } from "../src/engine/node-outages.ts";
+import { runNode } from "../src/engine/node-runner.ts";
 import { delayHandler } from "../src/engine/nodes/builtin.ts";
 import type { NodeContext } from "../src/engine/nodes/types.ts";
 import { RunOwnership } from "../src/engine/ownership.ts";
@@ -312,6 +312,7 @@ describe("a node whose breaker cannot be read", () => {
     const availability = new StoreAvailability({ store: probe.store, logger, probeMs: 100 });
     const failures: string[] = [];
     const breakers = {
+      admitNow: () => null,
       admit: async () => {
         if (!probe.state.up) throw refused();
         return { admitted: true, trial: false, clean: true };
@@ -325,7 +326,7 @@ describe("a node whose breaker cannot be read", () => {
     } as unknown as RunBreakers;
     let calls = 0;
     const started: number[] = [];
-    const outcome = runNodeThroughOutages(
+    const outcome = runNode(
       {
         definition: {
           name: "p",

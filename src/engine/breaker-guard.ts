@@ -49,6 +49,9 @@ const newer = (row: BreakerRecord, than: BreakerRecord | undefined, orSame: bool
   row.updatedAt.getTime() > than.updatedAt.getTime() ||
   (orSame && row.updatedAt.getTime() === than.updatedAt.getTime());
 
+const CLEAN_ADMISSION: Admission = Object.freeze({ admitted: true, trial: false, clean: true });
+const COUNTED_ADMISSION: Admission = Object.freeze({ admitted: true, trial: false, clean: false });
+
 /** The breakers of one pipeline as one run sees them. */
 export class RunBreakers {
   readonly pipelineId: string;
@@ -56,10 +59,24 @@ export class RunBreakers {
   readonly #rows = new Map<string, BreakerRecord>();
   #loading: Promise<void> | undefined;
   #loadedAt = 0;
+  /** The read begun at #loadedAt has completed. */
+  #read = false;
 
   constructor(guard: BreakerGuard, pipelineId: string) {
     this.#guard = guard;
     this.pipelineId = pipelineId;
+  }
+
+  /**
+   * The admission decided without waiting: a fresh view whose breaker is CLOSED admits. Null
+   * when the view must be read first or the state may move (then `admit`).
+   */
+  admitNow(nodeId: string): Admission | null {
+    if (!this.#read || Date.now() - this.#loadedAt >= this.#guard.maxAgeMs) return null;
+    const row = this.#rows.get(nodeId);
+    if (!row || row.state === "CLOSED")
+      return !row || row.failureCount === 0 ? CLEAN_ADMISSION : COUNTED_ADMISSION;
+    return null;
   }
 
   /** Whether the node may be called now. */
@@ -120,11 +137,13 @@ export class RunBreakers {
     const fresh = Date.now() - this.#loadedAt < this.#guard.maxAgeMs;
     if (this.#loading && fresh) return this.#loading;
     this.#loadedAt = Date.now();
+    this.#read = false;
     const loading = this.#guard.store.getBreakers([this.pipelineId]).then(
       (byPipeline) => {
         for (const row of byPipeline.get(this.pipelineId) ?? []) {
           if (newer(row, this.#rows.get(row.nodeId), false)) this.#rows.set(row.nodeId, row);
         }
+        if (this.#loading === loading) this.#read = true;
       },
       (error: unknown) => {
         // Read again by the next node rather than keeping the failure.

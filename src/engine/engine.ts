@@ -3,7 +3,6 @@
  * (which ones is ownership.ts's business), cancels them wherever they execute, and streams
  * their events. No GraphQL in here.
  */
-import PQueue from "p-queue";
 import type { Logger } from "pino";
 import type { NodeType, PipelineDefinition, PipelineInput } from "../domain/definition.ts";
 import {
@@ -23,6 +22,7 @@ import { BreakerGuard } from "./breaker-guard.ts";
 import type { EventBus } from "./bus.ts";
 import { CompiledVersions } from "./compiled-versions.ts";
 import { type CompiledPipeline, type CompileOutcome, compilePipeline } from "./dag.ts";
+import { NodeSlots } from "./node-slots.ts";
 import { ActionRegistry } from "./nodes/actions.ts";
 import { AgentRegistry } from "./nodes/agents.ts";
 import { nodeHandlers } from "./nodes/builtin.ts";
@@ -50,7 +50,7 @@ export class Engine {
   /** Whether the database is there as this instance sees it (outages, see availability.ts). */
   readonly availability: StoreAvailability;
   readonly #logger: Logger;
-  readonly #queue: PQueue;
+  readonly #slots: NodeSlots;
   readonly #writer: RunWriter;
   readonly #handlers: Record<NodeType, NodeHandler>;
   readonly #active = new Map<string, RunExecution>();
@@ -73,7 +73,7 @@ export class Engine {
     this.#logger = options.logger;
     this.#options = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#queue = new PQueue({ concurrency: options.maxConcurrentNodes ?? 64 });
+    this.#slots = new NodeSlots(options.maxConcurrentNodes ?? 64);
     this.availability = new StoreAvailability({
       store: { probe: () => options.store.probe(options.instanceId) },
       logger: options.logger,
@@ -165,9 +165,8 @@ export class Engine {
       writer: this.#writer,
       breakers: this.breakers,
       handlers: this.#handlers,
-      queue: this.#queue,
+      slots: this.#slots,
       logger: this.#logger,
-      createRunQueue: (concurrency: number) => new PQueue({ concurrency }),
       outputLimits: this.#options.outputLimits,
       hooks: this.#options.hooks,
     };
@@ -392,7 +391,7 @@ export class Engine {
     await this.#writer.close(FINAL_FLUSH_MS);
     await this.#ownership.stop(unfinished);
     this.availability.close();
-    this.#queue.clear();
+    this.#slots.clear();
     this.breakers.close();
   }
 }

@@ -2,6 +2,10 @@
  * One execution of a node that works outside the process (ACTION, AGENT) or waits (DELAY):
  * breaker admission, attempts with retries and timeouts, and the breaker's bookkeeping. What
  * the run makes of the outcome is RunExecution's business.
+ *
+ * The common case costs one async frame and the handler's own promise: a closed breaker in a
+ * fresh view admits without waiting, and a first attempt without a timeout is made directly
+ * (see executeWithRetry). Everything else (reading the breakers, trials, retries) awaits.
  */
 import type { Logger } from "pino";
 import {
@@ -13,7 +17,10 @@ import {
 } from "../domain/definition.ts";
 import type { JsonValue } from "../domain/json.ts";
 import type { AbortScope } from "./abort-group.ts";
+import type { StoreAvailability } from "./availability.ts";
+import type { Admission } from "./breaker.ts";
 import type { RunBreakers } from "./breaker-guard.ts";
+import { admitThroughOutages } from "./node-outages.ts";
 import type { NodeHandler } from "./nodes/types.ts";
 import { type AttemptContext, executeWithRetry } from "./retry.ts";
 
@@ -40,16 +47,32 @@ export interface NodeRun {
   readonly onRetrying: (attempt: number, delayMs: number, error: unknown) => void;
 }
 
-/** Runs the node to an outcome; never throws. */
-export async function runNode(run: NodeRun): Promise<NodeOutcome> {
+/**
+ * Runs the node to an outcome; never throws.
+ * @param availability a breaker that cannot be read for an outage waits for the database
+ */
+export async function runNode(
+  run: NodeRun,
+  availability?: StoreAvailability,
+): Promise<NodeOutcome> {
   const { node, breakers, abort } = run;
   const guarded = BREAKER_NODE_TYPES.has(node.type);
   const settings = breakerSettingsOf(node, run.definition);
   let trial = false;
   let clean = true;
   if (guarded) {
-    const admission = await breakers.admit(node.id, settings);
-    if (abort.aborted) return { kind: "aborted" };
+    let admission: Admission | null = breakers.admitNow(node.id);
+    if (!admission) {
+      const outcome = await admitThroughOutages(
+        { nodeId: node.id, settings, breakers, abort, logger: run.logger },
+        availability,
+      );
+      if (outcome.kind !== "admission")
+        return outcome.kind === "aborted"
+          ? outcome
+          : { kind: "failed", attempt: run.previousAttempts, error: outcome.error };
+      admission = outcome.admission;
+    }
     if (!admission.admitted)
       return { kind: "failed", attempt: run.previousAttempts, error: admission.error };
     trial = admission.trial;
@@ -58,11 +81,11 @@ export async function runNode(run: NodeRun): Promise<NodeOutcome> {
   const policy = retryPolicyOf(node, run.definition);
   let attempt = run.previousAttempts;
   try {
-    const output = await executeWithRetry(
-      async (context) => {
+    const output = (await executeWithRetry(
+      (context) => {
         attempt = context.attempt;
         run.onStarted(attempt);
-        return (await run.handler(run.contextFor(context))) as JsonValue;
+        return run.handler(run.contextFor(context));
       },
       {
         ...policy,
@@ -75,7 +98,7 @@ export async function runNode(run: NodeRun): Promise<NodeOutcome> {
         },
       },
       abort,
-    );
+    )) as JsonValue;
     if (abort.aborted) {
       await breakers.abandoned(node.id, trial);
       return { kind: "aborted" };

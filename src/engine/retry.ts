@@ -51,7 +51,7 @@ export interface AttemptContext {
  * attempts; rejects with the last error, or with an abort error when `signal` fires.
  */
 export async function executeWithRetry<T>(
-  attempt: (context: AttemptContext) => Promise<T>,
+  attempt: (context: AttemptContext) => Promise<T> | T,
   options: RetryOptions,
   abort: AbortSignal | AbortScope,
 ): Promise<T> {
@@ -60,14 +60,13 @@ export async function executeWithRetry<T>(
   const previous = options.previousAttempts ?? 0;
   try {
     // The context's signal is the scope's, made only if the handler looks at it.
-    return await scope.race(
-      attempt({
-        attempt: previous + 1,
-        get signal() {
-          return scope.signal;
-        },
-      }),
-    );
+    const result = attempt({
+      attempt: previous + 1,
+      get signal() {
+        return scope.signal;
+      },
+    });
+    return isPromiseLike(result) ? await scope.race(Promise.resolve(result)) : result;
   } catch (error) {
     if (scope.aborted) throw abortError(scope.signal);
     if (options.maxAttempts <= 1 || !isRetryable(error)) throw error;
@@ -94,8 +93,11 @@ const backoffOptions = (options: RetryOptions): IExponentialBackoffOptions<numbe
   generator: noJitterGenerator,
 });
 
+const isPromiseLike = <T>(value: Promise<T> | T): value is Promise<T> =>
+  typeof (value as { then?: unknown } | null)?.then === "function";
+
 async function withPolicies<T>(
-  attempt: (context: AttemptContext) => Promise<T>,
+  attempt: (context: AttemptContext) => Promise<T> | T,
   options: RetryOptions,
   signal: AbortSignal,
 ): Promise<T> {

@@ -7,11 +7,10 @@
  * - `#end` runs once: after it, nothing but the end itself is written;
  * - every node that started ends COMPLETED, FAILED or (when the run ends under it) CANCELLED;
  * - nodes of an inline type (TRIGGER, PARALLEL, CONDITION) run synchronously in the drain
- *   loop; the others go through the global queue (and the run's own queue when the pipeline
- *   sets maxConcurrency).
+ *   loop; ACTION and AGENT nodes wait in the run's own list for one of the process's node
+ *   slots (and for the pipeline's maxConcurrency); a DELAY only waits, and takes no slot.
  */
 import { performance } from "node:perf_hooks";
-import type PQueue from "p-queue";
 import type { Logger } from "pino";
 import type { NodeDefinition, NodeType } from "../domain/definition.ts";
 import type { JsonValue } from "../domain/json.ts";
@@ -24,7 +23,8 @@ import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage } from "./errors.ts";
 import { ancestorsOf } from "./graph.ts";
 import type { EngineHooks } from "./hooks.ts";
-import { runNodeThroughOutages } from "./node-outages.ts";
+import { runNode } from "./node-runner.ts";
+import type { NodeSlots, SlotTaken, SlotUser } from "./node-slots.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import type { OutputLimits } from "./run-outputs.ts";
 import { type RunEnding, RunRecorder } from "./run-recorder.ts";
@@ -44,9 +44,9 @@ export interface ExecutionServices {
   readonly writer: RunWriter;
   readonly breakers: BreakerGuard;
   readonly handlers: Readonly<Record<NodeType, NodeHandler>>;
-  readonly queue: PQueue;
+  /** The process's node slots, shared by its runs. */
+  readonly slots: NodeSlots;
   readonly logger: Logger;
-  readonly createRunQueue: (concurrency: number) => PQueue;
   readonly outputLimits?: OutputLimits;
   readonly hooks?: Pick<EngineHooks, "onRunExecuting" | "onRunDone">;
 }
@@ -58,7 +58,7 @@ export interface ResumeState {
 
 export type ExecutionOutcome = RunStatus | "ABANDONED";
 
-export class RunExecution {
+export class RunExecution implements SlotUser {
   readonly run: RunRecord;
   /** Settles with the run's final status, or ABANDONED when handed to another instance. */
   readonly done: Promise<ExecutionOutcome>;
@@ -68,14 +68,20 @@ export class RunExecution {
   readonly #record: RunRecorder;
   readonly #abort = new AbortGroup();
   readonly #breakers: RunBreakers;
-  readonly #runQueue: PQueue | undefined;
+  /** The pipeline's maxConcurrency: slots this run may hold at once. */
+  readonly #slotLimit: number;
   readonly #logger: Logger;
   readonly #stored: readonly NodeRunRecord[];
   readonly #ancestorCache = new Map<string, Set<string>>();
   #resolveDone!: (outcome: ExecutionOutcome) => void;
   #ready: string[] = [];
   #readyHead = 0;
-  #inFlight = 0;
+  /** Nodes waiting for a slot, in the order they became ready. */
+  #waiting: NodeDefinition[] = [];
+  #waitingHead = 0;
+  /** Node executions under way (DELAY included), and those of them holding a slot. */
+  #running = 0;
+  #slotted = 0;
   #ending = false;
   #paused = false;
   #draining = false;
@@ -104,8 +110,7 @@ export class RunExecution {
     this.#breakers = services.breakers.forRun(run.pipelineId);
     this.#startedAt = run.startedAt ?? new Date();
     this.#logger = services.logger.child({ runId: run.id, pipelineId: run.pipelineId });
-    const concurrency = pipeline.definition.maxConcurrency;
-    this.#runQueue = concurrency ? services.createRunQueue(concurrency) : undefined;
+    this.#slotLimit = pipeline.definition.maxConcurrency ?? Number.POSITIVE_INFINITY;
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -118,9 +123,9 @@ export class RunExecution {
     return this.run.id;
   }
 
-  /** Node executions under way. */
+  /** Node executions under way or waiting for a slot. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#running + this.#waiting.length - this.#waitingHead;
   }
 
   get ended(): boolean {
@@ -182,7 +187,7 @@ export class RunExecution {
   /** Stops dispatching new nodes; resolves when the nodes under way have finished. */
   pause(): Promise<void> {
     this.#paused = true;
-    if (this.#inFlight === 0) return Promise.resolve();
+    if (this.#running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -216,12 +221,15 @@ export class RunExecution {
       while (this.#readyHead < this.#ready.length && !this.#ending && !this.#paused) {
         const node = this.#pipeline.nodes.get(this.#ready[this.#readyHead++]!)!;
         if (!INLINE_TYPES.has(node.type)) {
-          this.#enqueue(node);
+          // A DELAY only waits: it takes no slot, or 64 sleeping runs would stop all others.
+          if (node.type === "DELAY") this.#start(node, false);
+          else this.#waiting.push(node);
           continue;
         }
         this.#runInline(node);
         if ((++inline & 15) === 0 && performance.now() - sliceStart > INLINE_SLICE_MS) {
           // Yield so that the writer can flush and other runs get a turn.
+          this.#requestSlots();
           setImmediate(() => this.#drain());
           return;
         }
@@ -230,7 +238,8 @@ export class RunExecution {
         this.#ready = [];
         this.#readyHead = 0;
       }
-      if (!this.#ending && this.#inFlight === 0 && this.#state.isComplete())
+      this.#requestSlots();
+      if (!this.#ending && this.inFlight === 0 && this.#state.isComplete())
         this.#end({ status: "COMPLETED" });
     } finally {
       this.#draining = false;
@@ -327,25 +336,51 @@ export class RunExecution {
     this.#completed(node, attempt, output);
   }
 
-  #enqueue(node: NodeDefinition): void {
-    this.#inFlight++;
+  #requestSlots(): void {
+    if (
+      this.#waitingHead < this.#waiting.length &&
+      this.#slotted < this.#slotLimit &&
+      !this.#ending &&
+      !this.#paused
+    )
+      this.#services.slots.request(this);
+  }
+
+  /** A slot is this run's: starts the next waiting node with it (see NodeSlots). */
+  takeSlot(): SlotTaken {
+    if (
+      this.#ending ||
+      this.#paused ||
+      this.#waitingHead >= this.#waiting.length ||
+      this.#slotted >= this.#slotLimit
+    )
+      return "none";
+    const node = this.#waiting[this.#waitingHead++]!;
+    if (this.#waitingHead === this.#waiting.length) {
+      this.#waiting = [];
+      this.#waitingHead = 0;
+    }
+    this.#start(node, true);
+    return this.#waitingHead < this.#waiting.length && this.#slotted < this.#slotLimit
+      ? "more"
+      : "last";
+  }
+
+  #start(node: NodeDefinition, slotted: boolean): void {
+    this.#running++;
+    if (slotted) this.#slotted++;
     const member = this.#abort.member();
-    // A DELAY only waits: it takes no node slot, or 64 sleeping runs would stop all others.
-    // Tasks of a run that ended while they were queued return at once (see #runAsync): cheaper
-    // than an abort listener per queued task.
-    const queued =
-      node.type === "DELAY"
-        ? this.#runAsync(node, member)
-        : this.#runQueue
-          ? this.#runQueue.add(() => this.#services.queue.add(() => this.#runAsync(node, member)))
-          : this.#services.queue.add(() => this.#runAsync(node, member));
     const settled = () => {
       member.release();
-      this.#inFlight--;
-      if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      this.#running--;
+      if (slotted) {
+        this.#slotted--;
+        this.#services.slots.release();
+      }
+      if (this.#running === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
       this.#drain();
     };
-    queued.then(settled, (error: unknown) => {
+    this.#execute(node, member).then(settled, (error: unknown) => {
       // runNode never throws: this is a bug of the engine's own, not the node's.
       if (!member.aborted)
         this.#logger.error({ err: error, nodeId: node.id }, "node task failed unexpectedly");
@@ -354,9 +389,8 @@ export class RunExecution {
   }
 
   /** @param abort the node's own, aborted with the run (see AbortGroup) */
-  async #runAsync(node: NodeDefinition, abort: GroupMember): Promise<void> {
-    if (this.#ending) return;
-    const outcome = await runNodeThroughOutages(
+  async #execute(node: NodeDefinition, abort: GroupMember): Promise<void> {
+    const outcome = await runNode(
       {
         definition: this.#pipeline.definition,
         node,
@@ -392,6 +426,8 @@ export class RunExecution {
     this.#abort.abort(new Error(`run ${ending.status.toLowerCase()}`));
     this.#breakers.release();
     const now = new Date();
+    this.#waiting = [];
+    this.#waitingHead = 0;
     this.#record.cancelRunningNodes(now);
     this.#record.runEnded(ending, this.#startedAt, this.#pipeline.definition.timeoutSeconds, now);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
