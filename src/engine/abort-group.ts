@@ -103,22 +103,30 @@ export class GroupMember implements AbortScope {
 }
 
 export class AbortGroup {
-  readonly #controller = new AbortController();
+  /** Made when someone asks for the run's signal: most runs never do. */
+  #controller: AbortController | undefined;
+  /** Why the group was aborted; the Error itself is made only for someone to see it. */
+  #why: string | undefined;
+  #reason: Error | undefined;
   readonly #members = new Set<GroupMember>();
 
   /** The run's signal: aborted once, when the run ends or is handed over. */
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#why !== undefined) this.#controller.abort(this.#error());
+    }
     return this.#controller.signal;
   }
 
   get aborted(): boolean {
-    return this.#controller.signal.aborted;
+    return this.#why !== undefined;
   }
 
   /** A scope for one piece of the run's work, aborted with the group; `release` it after. */
   member(): GroupMember {
     const member = new GroupMember(this);
-    if (this.aborted) member.abort(this.#controller.signal.reason as Error);
+    if (this.#why !== undefined) member.abort(this.#error());
     else this.#members.add(member);
     return member;
   }
@@ -127,11 +135,19 @@ export class AbortGroup {
     this.#members.delete(member);
   }
 
-  abort(reason: Error): void {
-    if (this.aborted) return;
-    this.#controller.abort(reason);
+  /** Aborts every member and the signal with `new Error(why)`. */
+  abort(why: string): void {
+    if (this.#why !== undefined) return;
+    this.#why = why;
+    if (this.#controller) this.#controller.abort(this.#error());
+    if (this.#members.size === 0) return;
     const members = [...this.#members];
     this.#members.clear();
-    for (const member of members) member.abort(reason);
+    for (const member of members) member.abort(this.#error());
+  }
+
+  #error(): Error {
+    this.#reason ??= new Error(this.#why);
+    return this.#reason;
   }
 }

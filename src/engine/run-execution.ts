@@ -200,7 +200,7 @@ export class RunExecution implements SlotUser {
     if (this.#ending) return;
     this.#ending = true;
     clearTimeout(this.#deadline);
-    this.#abort.abort(new Error("run handed over to another instance"));
+    this.#abort.abort("run handed over to another instance");
     this.#breakers.release();
     if (dropWrites) this.#record.drop();
     this.#resolveDone("ABANDONED");
@@ -423,7 +423,7 @@ export class RunExecution implements SlotUser {
     if (this.#ending) return;
     this.#ending = true;
     clearTimeout(this.#deadline);
-    this.#abort.abort(new Error(`run ${ending.status.toLowerCase()}`));
+    this.#abort.abort(`run ${ending.status.toLowerCase()}`);
     this.#breakers.release();
     const now = new Date();
     this.#waiting = [];
