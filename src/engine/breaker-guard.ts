@@ -3,7 +3,8 @@
  * them.
  *
  * A run reads its pipeline's breaker rows once, when its first ACTION or AGENT node asks to be
- * admitted, instead of once per node. The view then stays current without reading again:
+ * admitted, instead of once per node; a run started within `maxAgeMs` (at most 5 s) of another
+ * run's read of the same pipeline starts from that read instead, kept current in the same way. The view then stays current without reading again:
  * every change this process makes (a failure counted, a trial, a reset) is applied to the
  * views of all runs of that pipeline at once, and is published on the bus so that the runs of
  * other instances apply it too. When the bus reaches only this process (no Redis) while
@@ -52,6 +53,17 @@ const newer = (row: BreakerRecord, than: BreakerRecord | undefined, orSame: bool
 const CLEAN_ADMISSION: Admission = Object.freeze({ admitted: true, trial: false, clean: true });
 const COUNTED_ADMISSION: Admission = Object.freeze({ admitted: true, trial: false, clean: false });
 
+/** A pipeline's rows as last read, kept current like the views, for the next run to start from. */
+interface RecentRead {
+  readonly rows: Map<string, BreakerRecord>;
+  readonly readAt: number;
+}
+
+/** Pipelines whose last read is kept for the next run (the oldest are forgotten first). */
+const RECENT_PIPELINES = 1000;
+/** However current the bus keeps them, a new run starts from a read no older than this. */
+const RECENT_MAX_AGE_MS = 5000;
+
 /** The breakers of one pipeline as one run sees them. */
 export class RunBreakers {
   readonly pipelineId: string;
@@ -62,9 +74,15 @@ export class RunBreakers {
   /** The read begun at #loadedAt has completed. */
   #read = false;
 
-  constructor(guard: BreakerGuard, pipelineId: string) {
+  constructor(guard: BreakerGuard, pipelineId: string, seed?: RecentRead) {
     this.#guard = guard;
     this.pipelineId = pipelineId;
+    if (seed) {
+      for (const [nodeId, row] of seed.rows) this.#rows.set(nodeId, row);
+      this.#loadedAt = seed.readAt;
+      this.#read = true;
+      this.#loading = Promise.resolve();
+    }
   }
 
   /**
@@ -143,7 +161,9 @@ export class RunBreakers {
         for (const row of byPipeline.get(this.pipelineId) ?? []) {
           if (newer(row, this.#rows.get(row.nodeId), false)) this.#rows.set(row.nodeId, row);
         }
-        if (this.#loading === loading) this.#read = true;
+        if (this.#loading !== loading) return;
+        this.#read = true;
+        this.#guard.remember(this.pipelineId, this.#rows, this.#loadedAt);
       },
       (error: unknown) => {
         // Read again by the next node rather than keeping the failure.
@@ -162,6 +182,7 @@ export class BreakerGuard {
   readonly now: () => Date;
   readonly #maxAgeMs: number | undefined;
   readonly #views = new Map<string, Set<RunBreakers>>();
+  readonly #recent = new Map<string, RecentRead>();
   readonly #bus: EventBus | undefined;
   readonly #instanceId: string;
   readonly #unsubscribe: (() => void) | undefined;
@@ -186,9 +207,16 @@ export class BreakerGuard {
     return this.#bus?.shared && this.#bus.health().available ? Number.POSITIVE_INFINITY : 1000;
   }
 
-  /** The view of one run; `release` it when the run ends. */
+  /**
+   * The view of one run; `release` it when the run ends. A run started soon after another
+   * run's read starts from it (kept current the same way) instead of reading again: one short
+   * run after another reads its breakers once in `maxAgeMs`, not once per run.
+   */
   forRun(pipelineId: string): RunBreakers {
-    const view = new RunBreakers(this, pipelineId);
+    const recent = this.#recent.get(pipelineId);
+    const fresh = recent && Date.now() - recent.readAt < Math.min(this.maxAgeMs, RECENT_MAX_AGE_MS);
+    if (recent && !fresh) this.#recent.delete(pipelineId);
+    const view = new RunBreakers(this, pipelineId, fresh ? recent : undefined);
     const views = this.#views.get(pipelineId) ?? new Set();
     this.#views.set(pipelineId, views);
     views.add(view);
@@ -221,6 +249,18 @@ export class BreakerGuard {
     return row;
   }
 
+  /** A view has read its pipeline's rows: the next run of the pipeline may start from them. */
+  remember(pipelineId: string, rows: ReadonlyMap<string, BreakerRecord>, readAt: number): void {
+    const current = this.#recent.get(pipelineId);
+    if (current && current.readAt >= readAt) return;
+    this.#recent.delete(pipelineId);
+    if (this.#recent.size >= RECENT_PIPELINES) {
+      const oldest = this.#recent.keys().next().value;
+      if (oldest !== undefined) this.#recent.delete(oldest);
+    }
+    this.#recent.set(pipelineId, { rows: new Map(rows), readAt });
+  }
+
   release(view: RunBreakers): void {
     const views = this.#views.get(view.pipelineId);
     if (!views) return;
@@ -234,5 +274,7 @@ export class BreakerGuard {
 
   #apply(row: BreakerRecord): void {
     for (const view of this.#views.get(row.pipelineId) ?? []) view.apply(row);
+    const recent = this.#recent.get(row.pipelineId);
+    if (recent && newer(row, recent.rows.get(row.nodeId), true)) recent.rows.set(row.nodeId, row);
   }
 }
