@@ -34,7 +34,9 @@ async function main(): Promise<void> {
     { url, dashboardUrl, database: config.databaseProvider, redis: Boolean(config.redisUrl) },
     `GraphQL API${config.security.graphiql ? " and GraphiQL" : ""} at ${url}, dashboard at ${dashboardUrl}`,
   );
-  logger.info(await app.describeAuth());
+  // AUTH=off is a choice that leaves the port open to anyone: a warning, not an info line.
+  if (config.security.auth === "off") logger.warn(await app.describeAuth());
+  else logger.info(await app.describeAuth());
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {

@@ -41,6 +41,18 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** createPipeline with MAX_PIPELINES pipelines already stored (checked inside the insert's transaction). */
+export class PipelineLimitError extends AppError {
+  override readonly name = "PipelineLimitError";
+  constructor(limit: number) {
+    super(
+      "LIMIT_REACHED",
+      `${limit} pipelines are stored, the most MAX_PIPELINES allows; delete some first`,
+      { limit },
+    );
+  }
+}
+
 export class BadInputError extends AppError {
   override readonly name = "BadInputError";
   constructor(message: string, details?: Readonly<Record<string, unknown>>) {

@@ -112,15 +112,8 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, { input }, ctx) => {
       const definition = ctx.engine.definitionFromInput(fromInput(input));
-      // A check before the insert: two creates at once may both pass at the last free place.
-      const { maxPipelines } = ctx.limits;
-      if ((await ctx.store.admin.countPipelines()) >= maxPipelines)
-        throw new AppError(
-          "LIMIT_REACHED",
-          `${maxPipelines} pipelines are stored, the most MAX_PIPELINES allows; delete some first`,
-          { limit: maxPipelines },
-        );
-      return ctx.store.createPipeline(definition);
+      // The cap is counted inside the insert's transaction, so concurrent creates cannot pass it.
+      return ctx.store.createPipeline(definition, { maxPipelines: ctx.limits.maxPipelines });
     },
   }),
   updatePipeline: t.field({

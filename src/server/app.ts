@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import type { TracerProvider } from "@opentelemetry/api";
-import type { ExecutionArgs, execute as graphqlExecute } from "graphql";
+import type { ExecutionArgs, GraphQLError, execute as graphqlExecute } from "graphql";
 import { NoSchemaIntrospectionCustomRule } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, useReadinessCheck, type YogaServerInstance } from "graphql-yoga";
@@ -270,12 +270,21 @@ export function buildApp(config: Config, services: AppServices): App {
           params,
           ...(jwtCandidate(ctx) ? {} : { principal: principals.get(ctx.extra.socket) }),
         });
+        let contextValue: Awaited<ReturnType<typeof contextFactory>>;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          // A JWT that does not verify (jwt.ts): the connection is refused as a bad key is.
+          if ((error as GraphQLError)?.extensions?.code !== "UNAUTHENTICATED") throw error;
+          ctx.extra.socket.close(4401, `Unauthorized: ${(error as Error).message}`.slice(0, 120));
+          return [error as GraphQLError];
+        }
         const args = {
           schema: envelopedSchema,
           operationName: params.operationName,
           document: parse(params.query),
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: {
             execute,
             subscribe,

@@ -128,7 +128,8 @@ export function createAuthenticator(options: {
       return { kind: "jwt", role, id: `jwt:${subject}`, label: subject };
     },
     async describe() {
-      if (mode === "off") return "auth is off (AUTH=off): every client may do everything";
+      if (mode === "off")
+        return "auth is off (AUTH=off, unsafe): every client that reaches the port may do everything";
       if (await required()) return `auth is on: ${jwt ? "API keys and JWTs" : "API keys"}`;
       return "auth is off because the server is local and no API key exists (npm run keys -- create --role admin turns it on)";
     },

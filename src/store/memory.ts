@@ -4,6 +4,7 @@
  * change, counters move once, leases).
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
+import { PipelineLimitError } from "../domain/errors.ts";
 import type {
   BreakerRecord,
   NodeRunRecord,
@@ -18,6 +19,7 @@ import { newId } from "./ids.ts";
 import { MemoryAdminStore } from "./memory-admin.ts";
 import type {
   CommitOutcome,
+  CreatePipelineOptions,
   DeleteOutcome,
   LeaseArgs,
   NewRun,
@@ -74,7 +76,13 @@ export class MemoryStore implements Store {
     this.#versions.set(pipelineId, versions);
   }
 
-  async createPipeline(definition: PipelineDefinition): Promise<PipelineRecord> {
+  async createPipeline(
+    definition: PipelineDefinition,
+    options: CreatePipelineOptions = {},
+  ): Promise<PipelineRecord> {
+    // Count and insert in one synchronous step: no other create can come in between.
+    if (options.maxPipelines !== undefined && this.#pipelines.size >= options.maxPipelines)
+      throw new PipelineLimitError(options.maxPipelines);
     const now = new Date();
     const record = {
       id: newId(),

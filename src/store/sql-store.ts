@@ -4,6 +4,7 @@
  * SQL layer on the same connection, because that path is hot (see sql.ts).
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
+import { PipelineLimitError } from "../domain/errors.ts";
 import type { BreakerRecord, PipelineRecord, PipelineVersionRecord } from "../domain/records.ts";
 import { SqlAdminStore } from "./admin.ts";
 import { breakerFromRow, pipelineColumns, pipelineFromRow, versionFromRow } from "./codec.ts";
@@ -12,7 +13,17 @@ import { newId } from "./ids.ts";
 import type { Mutex, SqlDriver } from "./sql.ts";
 import { ACTIVE_STATUS_SQL, groupBy, page } from "./sql-base.ts";
 import { SqlRuns } from "./sql-runs.ts";
-import type { DeleteOutcome, Page, PageArgs, StateCounts, Store } from "./types.ts";
+import type {
+  CreatePipelineOptions,
+  DeleteOutcome,
+  Page,
+  PageArgs,
+  StateCounts,
+  Store,
+} from "./types.ts";
+
+/** The advisory lock key that serializes capped pipeline creates on PostgreSQL. */
+const PIPELINE_CAP_LOCK = 7_310_001;
 
 export interface SqlStoreOptions {
   readonly provider: "sqlite" | "postgresql";
@@ -50,19 +61,36 @@ export class SqlStore extends SqlRuns implements Store {
     return this.#writeLock ? this.#writeLock.run(work) : work();
   }
 
-  async createPipeline(definition: PipelineDefinition): Promise<PipelineRecord> {
+  async createPipeline(
+    definition: PipelineDefinition,
+    options: CreatePipelineOptions = {},
+  ): Promise<PipelineRecord> {
     const now = new Date();
     const columns = pipelineColumns(definition);
-    // A nested write: the pipeline and its version 1 in one transaction.
+    const { maxPipelines } = options;
+    // One transaction: the pipeline, its version 1 and, with a cap, the count that admits it.
+    // Invariant: never more than `maxPipelines` rows. Creates are serialized for the count:
+    // on PostgreSQL by a transaction-scoped advisory lock (a plain COUNT would not see another
+    // create's uncommitted row), on SQLite by the write lock (and SQLite's single writer).
     const row = await this.#exclusive(() =>
-      this.#prisma.pipeline.create({
-        data: {
-          id: newId(),
-          ...columns,
-          createdAt: now,
-          updatedAt: now,
-          versions: { create: { version: 1, ...columns, createdAt: now } },
-        },
+      this.#prisma.$transaction(async (tx) => {
+        if (maxPipelines !== undefined) {
+          if (this.provider === "postgresql")
+            await tx.$queryRawUnsafe(
+              `SELECT 1 AS "locked" FROM pg_advisory_xact_lock(${PIPELINE_CAP_LOCK})`,
+            );
+          if ((await tx.pipeline.count()) >= maxPipelines)
+            throw new PipelineLimitError(maxPipelines);
+        }
+        return tx.pipeline.create({
+          data: {
+            id: newId(),
+            ...columns,
+            createdAt: now,
+            updatedAt: now,
+            versions: { create: { version: 1, ...columns, createdAt: now } },
+          },
+        });
       }),
     );
     return pipelineFromRow(row);

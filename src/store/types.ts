@@ -110,6 +110,11 @@ export interface StateCounts {
   readonly breakers: Readonly<Record<CircuitState, number>>;
 }
 
+export interface CreatePipelineOptions {
+  /** Refuse the insert when this many pipelines are stored. @default no cap */
+  readonly maxPipelines?: number;
+}
+
 export interface Store {
   readonly provider: "sqlite" | "postgresql" | "memory";
   /** Statements sent to the database so far (for tests that count queries). */
@@ -117,7 +122,16 @@ export interface Store {
   /** API keys, secrets, the pipeline cap and run retention. */
   readonly admin: AdminStore;
 
-  createPipeline(definition: PipelineDefinition): Promise<PipelineRecord>;
+  /**
+   * Stores version 1 of a new pipeline. With `maxPipelines`, the count is taken in the
+   * insert's transaction (serialized against other creates), so concurrent creates never
+   * store more than the cap.
+   * @throws {PipelineLimitError} when `maxPipelines` pipelines are stored already
+   */
+  createPipeline(
+    definition: PipelineDefinition,
+    options?: CreatePipelineOptions,
+  ): Promise<PipelineRecord>;
   /** `null` when no such pipeline. */
   updatePipeline(id: string, definition: PipelineDefinition): Promise<PipelineRecord | null>;
   /** Deletes the pipeline with its runs, events and breakers, unless a run is still active. */

@@ -46,9 +46,10 @@ export async function startServerProcess(
       HOME: process.env.HOME ?? "",
       LOG_LEVEL: "info",
       HTTP_ACTION_ALLOWLIST: "127.0.0.1",
+      // The tests reach it on 127.0.0.1; a test may bind it wider (HOST=0.0.0.0).
+      HOST: "127.0.0.1",
       ...env,
       PORT: String(port),
-      HOST: "127.0.0.1",
       INSTANCE_ID: name,
     },
     stdio: ["ignore", "pipe", "pipe"],
