@@ -217,5 +217,45 @@ describeStore("store", (store) => {
         null,
       ]);
     });
+
+    it("applies patches of many runs in one batch, each by its own fields", async () => {
+      const pipeline = await createPipeline();
+      const other = await createPipeline();
+      const runs = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => createRun(i < 5 ? pipeline : other)),
+      );
+      for (const run of runs) await store.claimRun(run.id, lease("worker-a", 0, 30));
+      const [done, failed, started, deadline, ended, elsewhere] = runs as [
+        (typeof runs)[number],
+        ...(typeof runs)[number][],
+      ];
+      await patch([{ id: ended!.id, status: "CANCELLED", completedAt: at(1) }]);
+      await patch([
+        { id: done.id, status: "COMPLETED", error: null, completedAt: at(5) },
+        { id: failed!.id, status: "FAILED", error: 'node "x" failed', completedAt: at(6) },
+        { id: started!.id, status: "RUNNING", startedAt: at(2), deadlineAt: at(62) },
+        { id: deadline!.id, deadlineAt: at(90) },
+        { id: ended!.id, status: "COMPLETED", error: null, completedAt: at(7) },
+        { id: elsewhere!.id, status: "TIMED_OUT", error: "late", completedAt: at(8) },
+      ]);
+      const read = await Promise.all(runs.map((run) => getRun(run.id)));
+      expect(
+        read.map((r) => [r?.status, r?.error ?? null, r?.ownerId ?? null, r?.completedAt ?? null]),
+      ).toEqual([
+        ["COMPLETED", null, null, at(5)],
+        ["FAILED", 'node "x" failed', null, at(6)],
+        ["RUNNING", null, "worker-a", null],
+        ["QUEUED", null, "worker-a", null],
+        ["CANCELLED", null, null, at(1)],
+        ["TIMED_OUT", "late", null, at(8)],
+      ]);
+      expect([read[2]?.startedAt, read[2]?.deadlineAt, read[3]?.deadlineAt]).toEqual([
+        at(2),
+        at(62),
+        at(90),
+      ]);
+      expect(await counters(pipeline)).toEqual({ runs: 5, successes: 1, errors: 1 });
+      expect(await counters(other)).toEqual({ runs: 1, successes: 0, errors: 1 });
+    });
   });
 });

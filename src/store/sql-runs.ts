@@ -19,6 +19,7 @@ import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
 import { SqlLeases } from "./sql-leases.ts";
 import { insertRuns } from "./sql-run-create.ts";
+import { applyRunPatchesOneByOne, applyRunPatchesTogether } from "./sql-run-patches.ts";
 import { latestRunsQuery, listRunsQuery, RUN_COLUMNS } from "./sql-run-queries.ts";
 import type {
   CommitOutcome,
@@ -27,6 +28,7 @@ import type {
   NodeRunWrite,
   Page,
   RunFilter,
+  RunPatch,
   WriteBatch,
 } from "./types.ts";
 import { StoreError } from "./types.ts";
@@ -277,10 +279,14 @@ export abstract class SqlRuns extends SqlLeases {
       // Rows are locked in id order (runs, then pipelines) by every writer: two instances
       // committing at once wait for each other but never deadlock.
       const counters = new Map<string, { success: number; error: number }>();
-      for (const patch of [...runs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-        const ended = await this.applyRunPatch(tx, patch);
-        const counted = ended && counterOf(ended.status);
-        if (!ended || !counted) continue;
+      const sorted = [...runs].sort((a, b) => (a.id < b.id ? -1 : 1));
+      const endings =
+        this.sql.dialect === "postgresql"
+          ? await applyRunPatchesTogether(tx, sorted)
+          : await applyRunPatchesOneByOne(tx, sorted);
+      for (const ended of endings) {
+        const counted = counterOf(ended.status);
+        if (!counted) continue;
         const counter = counters.get(ended.pipelineId) ?? { success: 0, error: 0 };
         if (counted === "successCount") counter.success++;
         else counter.error++;
@@ -296,34 +302,5 @@ export abstract class SqlRuns extends SqlLeases {
       }
       return { rejectedRuns };
     });
-  }
-
-  /**
-   * Applies a patch unless the run has ended already. Returns the run's pipeline and new
-   * status when the patch ended it (its counters are then due), else null. Invariant: a
-   * terminal run never changes again, and its counters move exactly once.
-   */
-  private async applyRunPatch(
-    tx: SqlExecutor,
-    patch: WriteBatch["runs"][number],
-  ): Promise<{ pipelineId: string; status: RunStatus } | null> {
-    const sets: string[] = [];
-    const params: SqlValue[] = [];
-    for (const field of ["status", "error", "startedAt", "completedAt", "deadlineAt"] as const) {
-      if (patch[field] !== undefined) {
-        sets.push(`"${field}" = ?`);
-        params.push(patch[field]);
-      }
-    }
-    const terminal = patch.status !== undefined && TERMINAL_RUN_STATUSES.has(patch.status);
-    if (terminal) sets.push(`"ownerId" = NULL`, `"leaseExpiresAt" = NULL`);
-    if (sets.length === 0) return null;
-    const updated = await tx.query<{ pipelineId: string }>(
-      `UPDATE "PipelineRun" SET ${sets.join(", ")} WHERE "id" = ? AND "status" NOT IN (${TERMINAL.map(() => "?").join(", ")}) RETURNING "pipelineId"`,
-      [...params, patch.id, ...TERMINAL],
-    );
-    return updated.length > 0 && terminal
-      ? { pipelineId: String(updated[0]!.pipelineId), status: patch.status! }
-      : null;
   }
 }
