@@ -148,3 +148,26 @@ export function ancestorsOf(
   }
   return found;
 }
+
+const ancestorSets = new WeakMap<
+  ReadonlyMap<string, readonly EdgeDefinition[]>,
+  Map<string, ReadonlySet<string>>
+>();
+
+/** ancestorsOf, computed once per node of a compiled graph (shared by all its runs). */
+export function cachedAncestorsOf(
+  nodeId: string,
+  incoming: ReadonlyMap<string, readonly EdgeDefinition[]>,
+): ReadonlySet<string> {
+  let cache = ancestorSets.get(incoming);
+  if (!cache) {
+    cache = new Map();
+    ancestorSets.set(incoming, cache);
+  }
+  let found = cache.get(nodeId);
+  if (!found) {
+    found = ancestorsOf(nodeId, incoming);
+    cache.set(nodeId, found);
+  }
+  return found;
+}

@@ -21,13 +21,14 @@ import type { StoreAvailability } from "./availability.ts";
 import type { BreakerGuard, RunBreakers } from "./breaker-guard.ts";
 import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage } from "./errors.ts";
-import { ancestorsOf } from "./graph.ts";
+import { cachedAncestorsOf } from "./graph.ts";
 import type { EngineHooks } from "./hooks.ts";
 import { runNode } from "./node-runner.ts";
-import type { NodeSlots, SlotTaken, SlotUser } from "./node-slots.ts";
+import type { NodeSlots } from "./node-slots.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import type { OutputLimits } from "./run-outputs.ts";
 import { type RunEnding, RunRecorder } from "./run-recorder.ts";
+import { RunSlots } from "./run-slots.ts";
 import { type Progress, RunState, type Settlement, settlementOf } from "./run-state.ts";
 import type { RunWriter } from "./writer.ts";
 
@@ -58,7 +59,7 @@ export interface ResumeState {
 
 export type ExecutionOutcome = RunStatus | "ABANDONED";
 
-export class RunExecution implements SlotUser {
+export class RunExecution {
   readonly run: RunRecord;
   /** Settles with the run's final status, or ABANDONED when handed to another instance. */
   readonly done: Promise<ExecutionOutcome>;
@@ -68,20 +69,14 @@ export class RunExecution implements SlotUser {
   readonly #record: RunRecorder;
   readonly #abort = new AbortGroup();
   readonly #breakers: RunBreakers;
-  /** The pipeline's maxConcurrency: slots this run may hold at once. */
-  readonly #slotLimit: number;
+  readonly #slots: RunSlots;
   readonly #logger: Logger;
   readonly #stored: readonly NodeRunRecord[];
-  readonly #ancestorCache = new Map<string, Set<string>>();
   #resolveDone!: (outcome: ExecutionOutcome) => void;
   #ready: string[] = [];
   #readyHead = 0;
-  /** Nodes waiting for a slot, in the order they became ready. */
-  #waiting: NodeDefinition[] = [];
-  #waitingHead = 0;
-  /** Node executions under way (DELAY included), and those of them holding a slot. */
+  /** Node executions under way (DELAY included). */
   #running = 0;
-  #slotted = 0;
   #ending = false;
   #paused = false;
   #draining = false;
@@ -110,7 +105,12 @@ export class RunExecution implements SlotUser {
     this.#breakers = services.breakers.forRun(run.pipelineId);
     this.#startedAt = run.startedAt ?? new Date();
     this.#logger = services.logger.child({ runId: run.id, pipelineId: run.pipelineId });
-    this.#slotLimit = pipeline.definition.maxConcurrency ?? Number.POSITIVE_INFINITY;
+    this.#slots = new RunSlots(
+      services.slots,
+      pipeline.definition.maxConcurrency,
+      (node) => this.#start(node, true),
+      () => !this.#ending && !this.#paused,
+    );
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -125,7 +125,7 @@ export class RunExecution implements SlotUser {
 
   /** Node executions under way or waiting for a slot. */
   get inFlight(): number {
-    return this.#running + this.#waiting.length - this.#waitingHead;
+    return this.#running + this.#slots.waiting;
   }
 
   get ended(): boolean {
@@ -223,13 +223,13 @@ export class RunExecution implements SlotUser {
         if (!INLINE_TYPES.has(node.type)) {
           // A DELAY only waits: it takes no slot, or 64 sleeping runs would stop all others.
           if (node.type === "DELAY") this.#start(node, false);
-          else this.#waiting.push(node);
+          else this.#slots.push(node);
           continue;
         }
         this.#runInline(node);
         if ((++inline & 15) === 0 && performance.now() - sliceStart > INLINE_SLICE_MS) {
           // Yield so that the writer can flush and other runs get a turn.
-          this.#requestSlots();
+          this.#slots.request();
           setImmediate(() => this.#drain());
           return;
         }
@@ -238,22 +238,12 @@ export class RunExecution implements SlotUser {
         this.#ready = [];
         this.#readyHead = 0;
       }
-      this.#requestSlots();
+      this.#slots.request();
       if (!this.#ending && this.inFlight === 0 && this.#state.isComplete())
         this.#end({ status: "COMPLETED" });
     } finally {
       this.#draining = false;
     }
-  }
-
-  /** Nodes upstream of `nodeId`, computed when a template first needs them. */
-  #ancestors(nodeId: string): ReadonlySet<string> {
-    let found = this.#ancestorCache.get(nodeId);
-    if (!found) {
-      found = ancestorsOf(nodeId, this.#pipeline.incoming);
-      this.#ancestorCache.set(nodeId, found);
-    }
-    return found;
   }
 
   /** @param signal read only when the handler asks for it (see AbortGroup) */
@@ -269,7 +259,9 @@ export class RunExecution implements SlotUser {
       config: node.config,
       inputs: this.#state.inputsOf(node.id),
       upstream: (id) =>
-        this.#ancestors(node.id).has(id) ? this.#record.completedOutput(id) : undefined,
+        cachedAncestorsOf(node.id, this.#pipeline.incoming).has(id)
+          ? this.#record.completedOutput(id)
+          : undefined,
       trigger: (this.run.triggerData ?? null) as JsonValue,
       attempt,
       get signal() {
@@ -336,47 +328,13 @@ export class RunExecution implements SlotUser {
     this.#completed(node, attempt, output);
   }
 
-  #requestSlots(): void {
-    if (
-      this.#waitingHead < this.#waiting.length &&
-      this.#slotted < this.#slotLimit &&
-      !this.#ending &&
-      !this.#paused
-    )
-      this.#services.slots.request(this);
-  }
-
-  /** A slot is this run's: starts the next waiting node with it (see NodeSlots). */
-  takeSlot(): SlotTaken {
-    if (
-      this.#ending ||
-      this.#paused ||
-      this.#waitingHead >= this.#waiting.length ||
-      this.#slotted >= this.#slotLimit
-    )
-      return "none";
-    const node = this.#waiting[this.#waitingHead++]!;
-    if (this.#waitingHead === this.#waiting.length) {
-      this.#waiting = [];
-      this.#waitingHead = 0;
-    }
-    this.#start(node, true);
-    return this.#waitingHead < this.#waiting.length && this.#slotted < this.#slotLimit
-      ? "more"
-      : "last";
-  }
-
   #start(node: NodeDefinition, slotted: boolean): void {
     this.#running++;
-    if (slotted) this.#slotted++;
     const member = this.#abort.member();
     const settled = () => {
       member.release();
       this.#running--;
-      if (slotted) {
-        this.#slotted--;
-        this.#services.slots.release();
-      }
+      if (slotted) this.#slots.release();
       if (this.#running === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
       this.#drain();
     };
@@ -426,8 +384,7 @@ export class RunExecution implements SlotUser {
     this.#abort.abort(`run ${ending.status.toLowerCase()}`);
     this.#breakers.release();
     const now = new Date();
-    this.#waiting = [];
-    this.#waitingHead = 0;
+    this.#slots.clear();
     this.#record.cancelRunningNodes(now);
     this.#record.runEnded(ending, this.#startedAt, this.#pipeline.definition.timeoutSeconds, now);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
