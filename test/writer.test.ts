@@ -178,4 +178,59 @@ describe("RunWriter", () => {
     await writer.flush();
     expect(batches).toHaveLength(1);
   });
+  it("commits another run's writes beside a commit under way, never one run's in two at once", async () => {
+    const gates: (() => void)[] = [];
+    const batches: WriteBatch[] = [];
+    const store = {
+      commit: (batch: WriteBatch) => {
+        batches.push(batch);
+        return new Promise<CommitOutcome>((resolve) => gates.push(() => resolve(ok())));
+      },
+    } as unknown as WriterOptions["store"];
+    const { writer, published } = writerOn(store);
+    const runsOf = (batch: WriteBatch) => [...new Set(batch.events.map((e) => e.runId))];
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    writer.appendEvent(event("r1", 1));
+    await turn();
+    expect(batches.map(runsOf)).toEqual([["r1"]]);
+    // r1 is held by the first commit: its next event waits; r2's goes in a second commit.
+    writer.appendEvent(event("r1", 2));
+    writer.appendEvent(event("r2", 1));
+    let flushed = false;
+    const flush = writer.flush().then(() => {
+      flushed = true;
+    });
+    await turn();
+    expect(batches.map(runsOf)).toEqual([["r1"], ["r2"]]);
+    gates[1]!();
+    await turn();
+    expect(published).toEqual([["r2", [1]]]);
+    // r2 is free again: its next write has a commit of its own, r1's still waits.
+    writer.appendEvent(event("r2", 2));
+    await turn();
+    expect(batches.map(runsOf)).toEqual([["r1"], ["r2"], ["r2"]]);
+    // Two commits under way at most: r3's write waits although r3 is in neither.
+    writer.appendEvent(event("r3", 1));
+    await turn();
+    expect(batches).toHaveLength(3);
+    gates[0]!();
+    await turn();
+    await turn();
+    expect(batches.map(runsOf)).toEqual([["r1"], ["r2"], ["r2"], ["r1", "r3"]]);
+    expect(batches[3]!.events.map((e) => [e.runId, e.seq])).toEqual([
+      ["r1", 2],
+      ["r3", 1],
+    ]);
+    gates[2]!();
+    await turn();
+    expect(flushed).toBe(false);
+    gates[3]!();
+    await flush;
+    expect(published).toEqual([
+      ["r2", [1]],
+      ["r1", [1]],
+      ["r2", [2]],
+      ["r1", [2]],
+    ]);
+  });
 });

@@ -3,6 +3,10 @@
  * flight are gathered into the next one, so a burst of 2,000 node results costs one
  * transaction, and a lone event is written on the next turn of the event loop.
  *
+ * While commits succeed, a second one may be under way beside the first, with the writes of
+ * runs the first does not hold: a short run started beside a heavy one is not held behind the
+ * heavy run's next large commit. A run's writes are never in two commits at once.
+ *
  * Invariants:
  * - per run, events are committed in `seq` order and a later batch never lands before an
  *   earlier one: what is stored is always a prefix of what was emitted;
@@ -69,10 +73,30 @@ interface Pending {
 
 const empty = (): Pending => ({ events: [], nodeRuns: new Map(), runs: new Map(), waiters: [] });
 
+/** Commits under way at once while none fails (one while they fail). */
+const MAX_COMMITS = 2;
+
+/** The writes of runs not in `busy`, and the rest; the waiters go with the first if no rest. */
+function split(pending: Pending, busy: ReadonlySet<string>): [Pending, Pending] {
+  const free = empty();
+  const rest = empty();
+  for (const event of pending.events) (busy.has(event.runId) ? rest : free).events.push(event);
+  for (const [key, nodeRun] of pending.nodeRuns)
+    (busy.has(nodeRun.runId) ? rest : free).nodeRuns.set(key, nodeRun);
+  for (const [id, patch] of pending.runs) (busy.has(id) ? rest : free).runs.set(id, patch);
+  const restEmpty = rest.events.length === 0 && rest.nodeRuns.size === 0 && rest.runs.size === 0;
+  (restEmpty ? free : rest).waiters.push(...pending.waiters);
+  return [free, rest];
+}
+
 export class RunWriter {
   readonly #options: WriterOptions;
   #pending = empty();
-  #inFlight: Promise<void> | null = null;
+  readonly #inFlight = new Set<Promise<void>>();
+  /** Runs with writes in a commit under way: their newer writes wait for it. */
+  readonly #busy = new Set<string>();
+  /** Pending holds writes of a run that is not busy (a second commit could take them). */
+  #freeWork = false;
   #scheduled = false;
   #failures = 0;
   /** When the current run of failed commits began (epoch ms); null after a success. */
@@ -94,29 +118,38 @@ export class RunWriter {
     if (this.#closed) return;
     this.#pending.events.push(event);
     this.#options.hooks?.onEvent?.(event);
-    this.#schedule();
+    this.#wrote(event.runId);
   }
 
   putNodeRun(nodeRun: NodeRunWrite): void {
     if (this.#closed) return;
     this.#pending.nodeRuns.set(`${nodeRun.runId}\u0000${nodeRun.nodeId}`, nodeRun);
-    this.#schedule();
+    this.#wrote(nodeRun.runId);
   }
 
   patchRun(patch: RunPatch): void {
     if (this.#closed) return;
     const previous = this.#pending.runs.get(patch.id);
     this.#pending.runs.set(patch.id, previous ? { ...previous, ...patch } : patch);
+    this.#wrote(patch.id);
+  }
+
+  #wrote(runId: string): void {
+    if (!this.#busy.has(runId)) this.#freeWork = true;
     this.#schedule();
   }
 
   /** Resolves once everything written before the call is committed. */
   flush(): Promise<void> {
-    if (this.#closed || (this.#isEmpty(this.#pending) && !this.#inFlight)) return Promise.resolve();
-    return new Promise((resolve) => {
+    if (this.#closed || (this.#isEmpty(this.#pending) && this.#inFlight.size === 0))
+      return Promise.resolve();
+    // The commits under way (they never reject), and the one that takes what is pending.
+    const underWay = [...this.#inFlight];
+    const pending = new Promise<void>((resolve) => {
       this.#pending.waiters.push(resolve);
       this.#schedule();
     });
+    return Promise.all([...underWay, pending]).then(() => {});
   }
 
   /** Forgets what is pending for a run this instance no longer owns. */
@@ -173,17 +206,28 @@ export class RunWriter {
     return pending.events.length === 0 && pending.nodeRuns.size === 0 && pending.runs.size === 0;
   }
 
+  /** Whether a commit may start now: none under way, or a second one with work of its own. */
+  #mayStart(): boolean {
+    if (this.#inFlight.size === 0) return true;
+    const healthy = this.#failures === 0 && this.#failingSince === null && !this.#waitForStore;
+    return healthy && this.#inFlight.size < MAX_COMMITS && this.#freeWork;
+  }
+
   #schedule(delayMs = 0): void {
-    if (this.#scheduled || this.#inFlight || this.#closed) return;
+    if (this.#scheduled || this.#closed || !this.#mayStart()) return;
     this.#scheduled = true;
     const run = () => {
       this.#scheduled = false;
-      this.#inFlight = this.#commit().finally(() => {
-        this.#inFlight = null;
+      if (this.#closed || !this.#mayStart()) return;
+      const commit: Promise<void> = this.#commit().finally(() => {
+        this.#inFlight.delete(commit);
         if (!this.#isEmpty(this.#pending) || this.#pending.waiters.length > 0) {
+          // What waited for the runs of this commit may go now.
+          this.#freeWork = true;
           this.#schedule(this.#failures > 0 || this.#waitForStore ? this.#backoff() : 0);
         }
       });
+      this.#inFlight.add(commit);
     };
     const availability = this.#options.availability;
     if (this.#waitForStore && availability && !availability.available && !availability.closed)
@@ -197,12 +241,24 @@ export class RunWriter {
   }
 
   async #commit(): Promise<void> {
-    const batch = this.#pending;
-    this.#pending = empty();
+    let batch = this.#pending;
+    if (this.#busy.size === 0) this.#pending = empty();
+    else [batch, this.#pending] = split(this.#pending, this.#busy);
+    this.#freeWork = false;
     if (this.#isEmpty(batch)) {
       for (const resolve of batch.waiters) resolve();
       return;
     }
+    const runIds = this.#runIdsOf(batch);
+    for (const id of runIds) this.#busy.add(id);
+    try {
+      await this.#write(batch);
+    } finally {
+      for (const id of runIds) this.#busy.delete(id);
+    }
+  }
+
+  async #write(batch: Pending): Promise<void> {
     let rejected: ReadonlySet<string>;
     const began = performance.now();
     const events = batch.events.length;
