@@ -18,7 +18,7 @@ import {
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
 import { SqlLeases } from "./sql-leases.ts";
-import { insertRuns } from "./sql-run-create.ts";
+import { insertRuns, insertRunsAtOnce } from "./sql-run-create.ts";
 import { applyRunPatchesOneByOne, applyRunPatchesTogether } from "./sql-run-patches.ts";
 import { latestRunsQuery, listRunsQuery, RUN_COLUMNS } from "./sql-run-queries.ts";
 import type {
@@ -96,6 +96,13 @@ export abstract class SqlRuns extends SqlLeases {
 
   async createRuns(requests: readonly NewRunRequest[]): Promise<(RunRecord | StoreError)[]> {
     if (requests.length === 0) return [];
+    const fresh = requests.every(
+      (r) =>
+        !r.events?.length &&
+        !r.nodeRuns?.length &&
+        r.run.pipelineId === requests[0]!.run.pipelineId,
+    );
+    if (this.sql.dialect === "postgresql" && fresh) return insertRunsAtOnce(this.sql, requests);
     return this.sql.transaction(async (tx) => {
       const { records, inserted } = await insertRuns(tx, requests);
       await tx.insertMany(
