@@ -218,6 +218,70 @@ describeStore("store", (store) => {
       ]);
     });
 
+    it("writes a fenced batch of one pipeline's runs whole, leaving out runs held by others", async () => {
+      const pipeline = await createPipeline();
+      const [mine, ending, theirs, ended] = await Promise.all(
+        [0, 1, 2, 3].map(() => createRun(pipeline, { status: "RUNNING" })),
+      );
+      for (const run of [mine!, ending!, ended!])
+        await store.claimRun(run.id, lease("worker-a", 0, 30));
+      await store.claimRun(theirs!.id, lease("worker-b", 0, 30));
+      await patch([{ id: ended!.id, status: "FAILED", error: "earlier", completedAt: at(1) }]);
+      // As the engine writes it: every patch names the run's pipeline.
+      const p = pipeline.id;
+      const outcome = await store.commit({
+        ownerId: "worker-a",
+        events: [
+          { ...event(1, "RUN_STARTED"), runId: mine!.id },
+          { ...event(1, "RUN_STARTED"), runId: ending!.id },
+          { ...event(2, "RUN_COMPLETED"), runId: ending!.id },
+          { ...event(1, "RUN_STARTED"), runId: theirs!.id },
+        ],
+        nodeRuns: [nodeRun(mine!.id, "start", { output: { n: 1 } }), nodeRun(theirs!.id, "start")],
+        runs: [
+          { id: mine!.id, pipelineId: p, status: "RUNNING", startedAt: at(1), deadlineAt: at(61) },
+          { id: ending!.id, pipelineId: p, status: "COMPLETED", error: null, completedAt: at(3) },
+          { id: theirs!.id, pipelineId: p, status: "COMPLETED", error: null, completedAt: at(3) },
+          { id: ended!.id, pipelineId: p, status: "COMPLETED", error: null, completedAt: at(4) },
+        ],
+      });
+      // An ended run has no owner any more: its patch is left out too.
+      expect(outcome.rejectedRuns).toEqual([theirs!.id, ended!.id]);
+      const read = await Promise.all([mine, ending, theirs, ended].map((r) => getRun(r!.id)));
+      expect(read.map((r) => [r?.status, r?.ownerId ?? null, r?.error ?? null])).toEqual([
+        ["RUNNING", "worker-a", null],
+        ["COMPLETED", null, null],
+        ["RUNNING", "worker-b", null],
+        ["FAILED", null, "earlier"],
+      ]);
+      expect([read[0]?.startedAt, read[0]?.deadlineAt, read[1]?.completedAt]).toEqual([
+        at(1),
+        at(61),
+        at(3),
+      ]);
+      expect((await store.getEvents(mine!.id, 0)).map((e) => e.type)).toEqual(["RUN_STARTED"]);
+      expect((await store.getEvents(ending!.id, 0)).map((e) => e.type)).toEqual([
+        "RUN_STARTED",
+        "RUN_COMPLETED",
+      ]);
+      expect(await store.getEvents(theirs!.id, 0)).toEqual([]);
+      expect((await store.getNodeRuns([mine!.id])).get(mine!.id)).toEqual([
+        asRead(nodeRun(mine!.id, "start", { output: { n: 1 } })),
+      ]);
+      expect((await store.getNodeRuns([theirs!.id])).get(theirs!.id) ?? []).toEqual([]);
+      expect(await counters(pipeline)).toEqual({ runs: 4, successes: 1, errors: 1 });
+      // The same batch again changes nothing: events kept once, the counters moved once.
+      await store.commit({
+        ownerId: "worker-a",
+        events: [{ ...event(1, "RUN_STARTED"), runId: mine!.id }],
+        nodeRuns: [],
+        runs: [{ id: ending!.id, pipelineId: p, status: "FAILED", error: "x", completedAt: at(9) }],
+      });
+      expect((await store.getEvents(mine!.id, 0)).length).toBe(1);
+      expect((await getRun(ending!.id))?.status).toBe("COMPLETED");
+      expect(await counters(pipeline)).toEqual({ runs: 4, successes: 1, errors: 1 });
+    });
+
     it("applies patches of many runs in one batch, each by its own fields", async () => {
       const pipeline = await createPipeline();
       const other = await createPipeline();

@@ -96,7 +96,7 @@ export class RunExecution {
     this.#state = new RunState(pipeline);
     this.#stored = resume?.nodeRuns ?? [];
     this.#record = new RunRecorder(
-      run.id,
+      run,
       services.writer,
       resume?.lastSeq ?? 0,
       this.#stored,

@@ -27,19 +27,21 @@ interface NodeEntry {
 
 export class RunRecorder {
   readonly #runId: string;
+  readonly #pipelineId: string;
   readonly #writer: RunWriter;
   readonly #nodes = new Map<string, NodeEntry>();
   readonly #outputs: RunOutputs;
   #seq: number;
 
   constructor(
-    runId: string,
+    run: { readonly id: string; readonly pipelineId: string },
     writer: RunWriter,
     lastSeq: number,
     stored: readonly NodeRunRecord[] = [],
     limits?: OutputLimits,
   ) {
-    this.#runId = runId;
+    this.#runId = run.id;
+    this.#pipelineId = run.pipelineId;
     this.#writer = writer;
     this.#seq = lastSeq;
     this.#outputs = new RunOutputs(limits, stored);
@@ -104,7 +106,7 @@ export class RunRecorder {
   }
 
   patchRun(patch: Omit<RunPatch, "id">): void {
-    this.#writer.patchRun({ id: this.#runId, ...patch });
+    this.#writer.patchRun({ id: this.#runId, pipelineId: this.#pipelineId, ...patch });
   }
 
   /**

@@ -17,7 +17,15 @@ import {
 } from "./codec.ts";
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
 import { groupBy, page } from "./sql-base.ts";
+import { commitInOneStatement } from "./sql-commit-pg.ts";
 import { SqlLeases } from "./sql-leases.ts";
+import {
+  EVENT_COLUMNS,
+  eventRow,
+  NODE_RUN_COLUMNS,
+  NODE_RUN_UPSERT,
+  nodeRunRow,
+} from "./sql-rows.ts";
 import { insertRuns, insertRunsAtOnce } from "./sql-run-create.ts";
 import { applyRunPatchesOneByOne, applyRunPatchesTogether } from "./sql-run-patches.ts";
 import { latestRunsQuery, listRunsQuery, RUN_COLUMNS } from "./sql-run-queries.ts";
@@ -34,54 +42,6 @@ import type {
 import { StoreError } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
-const EVENT_COLUMNS: readonly SqlColumn[] = [
-  { name: "runId", pgType: "text" },
-  { name: "seq", pgType: "int4" },
-  { name: "type", pgType: "text" },
-  { name: "nodeId", pgType: "text" },
-  { name: "attempt", pgType: "int4" },
-  { name: "at", pgType: "timestamptz" },
-  { name: "data", pgType: "text" },
-];
-const NODE_RUN_COLUMNS: readonly SqlColumn[] = [
-  { name: "runId", pgType: "text" },
-  { name: "nodeId", pgType: "text" },
-  { name: "status", pgType: "text" },
-  { name: "attempts", pgType: "int4" },
-  { name: "output", pgType: "text" },
-  { name: "outputRefs", pgType: "text" },
-  { name: "error", pgType: "text" },
-  { name: "startedAt", pgType: "timestamptz" },
-  { name: "completedAt", pgType: "timestamptz" },
-  { name: "reusedFrom", pgType: "text" },
-];
-const NODE_RUN_UPSERT = `ON CONFLICT ("runId", "nodeId") DO UPDATE SET "status" = excluded."status", "attempts" = excluded."attempts", "output" = excluded."output", "outputRefs" = excluded."outputRefs", "error" = excluded."error", "startedAt" = excluded."startedAt", "completedAt" = excluded."completedAt", "reusedFrom" = excluded."reusedFrom"`;
-
-const eventRow = (e: RunEventRecord): SqlValue[] => [
-  e.runId,
-  e.seq,
-  e.type,
-  e.nodeId,
-  e.attempt,
-  e.at,
-  e.data === null ? null : JSON.stringify(e.data),
-];
-
-const nodeRunRow = (write: NodeRunWrite): SqlValue[] => {
-  const n = nodeRunColumns(write);
-  return [
-    n.runId,
-    n.nodeId,
-    n.status,
-    n.attempts,
-    n.output,
-    n.outputRefs,
-    n.error,
-    n.startedAt,
-    n.completedAt,
-    n.reusedFrom,
-  ];
-};
 /** The run aggregate on the SQL layer; the full store (sql-store.ts) extends it. */
 export abstract class SqlRuns extends SqlLeases {
   async createRun(
@@ -245,6 +205,10 @@ export abstract class SqlRuns extends SqlLeases {
   async commit(batch: WriteBatch): Promise<CommitOutcome> {
     if (batch.events.length === 0 && batch.nodeRuns.length === 0 && batch.runs.length === 0) {
       return { rejectedRuns: [] };
+    }
+    if (this.sql.dialect === "postgresql") {
+      const outcome = await commitInOneStatement(this.sql, batch);
+      if (outcome) return outcome;
     }
     return this.sql.transaction(async (tx) => {
       let { events, nodeRuns, runs } = batch;

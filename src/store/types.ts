@@ -26,6 +26,12 @@ export interface NodeRunWrite extends NodeRunState {
 /** A change to a run row. Fields left out keep their value. */
 export interface RunPatch {
   readonly id: string;
+  /**
+   * The run's pipeline, as the engine knows it (it never changes): PostgreSQL commits a batch
+   * whose patches all name one pipeline in one statement (store/sql-commit-pg.ts). Must be the
+   * run's own when set.
+   */
+  readonly pipelineId?: string;
   readonly status?: RunStatus;
   readonly error?: string | null;
   readonly startedAt?: Date;
