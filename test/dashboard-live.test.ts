@@ -147,6 +147,9 @@ describe.skipIf(!chromiumAvailable)(
       await page.locator("#api-key").fill("dash-key-1");
       await page.locator("#api-key").dispatchEvent("change");
       const runId = await startHeldRun();
+      // The page reads the stored events over HTTP, then subscribes after the last of them.
+      await waitFor("h1's request at the gate", () => gate.held === 1);
+      await waitFor("h1's start stored", async () => (await storedSeqs(runId)).length === 4);
       await page.goto(`${origin}/dashboard#/runs/${runId}`);
       await page.locator('g.node[data-id="h1"][data-status="running"]').waitFor();
       await page.locator('#live[data-state="live"]').waitFor();
@@ -160,7 +163,7 @@ describe.skipIf(!chromiumAvailable)(
       expect(stored).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
       expect(await shownSeqs()).toEqual(stored);
       expect(subscribed).toEqual([
-        { after: 0, authorization: "Bearer dash-key-1" },
+        { after: 4, authorization: "Bearer dash-key-1" },
         { after: 4, authorization: "Bearer dash-key-1" },
       ]);
       const states = await liveStates();
@@ -193,6 +196,7 @@ describe.skipIf(!chromiumAvailable)(
         .locator('#live[data-state="live"][data-transport="sse"]')
         .waitFor({ timeout: 30_000 });
       expect(await page.locator("#live").innerText()).toBe("live (SSE)");
+      await waitFor("h1's request at the gate", () => gate.held === 1);
       gate.release();
       await page.locator("body[data-run-settled]").waitFor({ timeout: 45_000 });
       expect(await shownSeqs()).toEqual(await storedSeqs(runId));

@@ -209,5 +209,6 @@ export async function showPipeline(context: PageContext, id: string): Promise<vo
         ),
   );
   const view = renderGraph(dag, pipeline.nodes, pipeline.edges, () => {});
+  context.onLeave(() => view.stop());
   for (const breaker of pipeline.breakers) view.setBadge(breaker.nodeId, breaker.state);
 }
