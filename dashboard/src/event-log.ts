@@ -4,7 +4,7 @@
  * Drawing reads no layout (the viewport's height and scroll position are kept by its events):
  * a read would force the browser to lay out the whole page, a 2,000-node DAG included.
  */
-import { escapeMarkup, h } from "./dom.ts";
+import { escapeMarkup, h, shortId } from "./dom.ts";
 import type { RunEvent } from "./live.ts";
 
 const ROW_HEIGHT = 22;
@@ -16,7 +16,7 @@ function summary(event: RunEvent): string {
   const data = event.data ?? {};
   if ("error" in data) return String(data.error);
   if ("reason" in data) return String(data.reason);
-  if ("reusedFrom" in data) return `reused from ${String(data.reusedFrom).slice(0, 8)}`;
+  if ("reusedFrom" in data) return `reused from ${shortId(String(data.reusedFrom))}`;
   if ("delayMs" in data) return `retry in ${String(data.delayMs)} ms`;
   if ("reused" in data && Array.isArray(data.reused))
     return `re-run, ${data.reused.length} nodes reused`;

@@ -29,6 +29,8 @@ export interface GraphView {
 
 /** Graphs up to this many nodes are drawn whole; larger ones near the view only. */
 const VIRTUAL_ABOVE = 300;
+/** The smallest scale a graph is shrunk to, to fit its box (below it, the box scrolls). */
+const MIN_FIT_SCALE = 0.7;
 
 const TYPE_MARK: Record<string, string> = {
   TRIGGER: "▶",
@@ -164,6 +166,12 @@ export function renderGraph(
     paths.clear();
     for (const element of container.querySelectorAll<SVGPathElement>("path.edge"))
       paths.set(Number(element.dataset.index), element);
+    fitToBox();
+  };
+  // A small graph a little wider than its box is shrunk to fit rather than scrolled.
+  const fitToBox = () => {
+    const fit = !virtual && layout.width > box.width && layout.width * MIN_FIT_SCALE <= box.width;
+    container.querySelector("svg.dag")?.toggleAttribute("data-fit", fit);
   };
   draw();
 
@@ -183,6 +191,7 @@ export function renderGraph(
   const resized = new ResizeObserver(([entry]) => {
     box.width = entry!.contentRect.width || box.width;
     box.height = entry!.contentRect.height || box.height;
+    fitToBox();
     redrawSoon();
   });
   container.addEventListener("scroll", onScroll, { passive: true });

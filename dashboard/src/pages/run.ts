@@ -6,7 +6,7 @@
  * batches, one per animation frame, so a burst of thousands costs one repaint.
  */
 import { describeError, gql } from "../api.ts";
-import { h, replace, statusBadge } from "../dom.ts";
+import { h, replace, shortId, statusBadge } from "../dom.ts";
 import { createEventLog } from "../event-log.ts";
 import { createGantt } from "../gantt.ts";
 import { renderGraph } from "../graph.ts";
@@ -82,7 +82,7 @@ async function edgesOf(run: RunHead): Promise<RunHead["pipeline"]["edges"]> {
 export async function showRun(context: PageContext, id: string): Promise<void> {
   const { run } = await gql<{ run: RunHead | null }>(QUERY, { id });
   if (!run) return replace(context.root, h("p", { class: "error" }, `No run ${id}.`));
-  document.title = `Run ${id.slice(0, 8)} · ${run.pipeline.name}`;
+  document.title = `Run ${shortId(id)} · ${run.pipeline.name}`;
   // The DAG is drawn in the node statuses the run reports while what happened so far (the
   // timeline, the log) comes over HTTP; the subscription starts after the last stored seq.
   // Asked for after the run, so that the server answers the run first.
@@ -160,12 +160,12 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
       h("a", { href: "#/" }, "Pipelines"),
       " / ",
       h("a", { href: `#/pipelines/${run.pipeline.id}` }, run.pipeline.name),
-      ` / run ${id.slice(0, 8)}`,
+      ` / run ${shortId(id)}`,
     ),
     h(
       "div",
       { class: "run-head" },
-      h("h1", {}, "Run ", h("code", {}, id.slice(0, 8)), " ", status),
+      h("h1", {}, "Run ", h("code", {}, shortId(id)), " ", status),
       h("div", { class: "actions" }, cancel, rerun, fromFailure, message),
     ),
     nodeCounts,
@@ -174,7 +174,7 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
           "p",
           {},
           "Re-run of ",
-          h("a", { href: `#/runs/${run.rerunOf.id}` }, run.rerunOf.id.slice(0, 8)),
+          h("a", { href: `#/runs/${run.rerunOf.id}` }, shortId(run.rerunOf.id)),
         )
       : null,
     runError,
