@@ -2,8 +2,9 @@
  * The dashboard's connection and forms in a real browser: a WebSocket killed mid-run is opened
  * again with `after` = the last seq seen and the log has every event once; a WebSocket that
  * cannot connect falls back to SSE; the API key travels on HTTP, SSE and graphql-ws; a pasted
- * definition shows its validation errors beside the nodes they name, an uploaded one is
- * created; the list searches by name. No request leaves 127.0.0.1.
+ * definition shows its validation errors beside the nodes they name (the README's `{input}`
+ * variables are read as their input), an uploaded one is created; the list searches by name.
+ * No request leaves 127.0.0.1.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -207,6 +208,11 @@ describe.skipIf(!chromiumAvailable)(
     it("shows validation errors beside the nodes they name; creates an uploaded definition", async () => {
       await openPage();
       await page.goto(`${origin}/dashboard`);
+      // The README's createPipeline variables, pasted whole, are read as their input.
+      await page.locator("#definition").fill(JSON.stringify({ input: held(gate) }, null, 2));
+      await page.locator("#validate").click();
+      await page.locator("#create-result .ok").waitFor();
+      expect(await page.locator("#create-result").innerText()).toBe("Valid.");
       const draft = [
         "name: draft",
         "nodes:",
