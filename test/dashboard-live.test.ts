@@ -2,8 +2,9 @@
  * The dashboard's connection and forms in a real browser: a WebSocket killed mid-run is opened
  * again with `after` = the last seq seen and the log has every event once; a WebSocket that
  * cannot connect falls back to SSE; the API key travels on HTTP, SSE and graphql-ws; a pasted
- * definition shows its validation errors beside the nodes they name, an uploaded one is
- * created; the list searches by name. No request leaves 127.0.0.1.
+ * definition shows its validation errors beside the nodes they name (the README's `{input}`
+ * variables are read as their input), an uploaded one is created; the list searches by name.
+ * No request leaves 127.0.0.1.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -147,6 +148,9 @@ describe.skipIf(!chromiumAvailable)(
       await page.locator("#api-key").fill("dash-key-1");
       await page.locator("#api-key").dispatchEvent("change");
       const runId = await startHeldRun();
+      // The page reads the stored events over HTTP, then subscribes after the last of them.
+      await waitFor("h1's request at the gate", () => gate.held === 1);
+      await waitFor("h1's start stored", async () => (await storedSeqs(runId)).length === 4);
       await page.goto(`${origin}/dashboard#/runs/${runId}`);
       await page.locator('g.node[data-id="h1"][data-status="running"]').waitFor();
       await page.locator('#live[data-state="live"]').waitFor();
@@ -160,7 +164,7 @@ describe.skipIf(!chromiumAvailable)(
       expect(stored).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
       expect(await shownSeqs()).toEqual(stored);
       expect(subscribed).toEqual([
-        { after: 0, authorization: "Bearer dash-key-1" },
+        { after: 4, authorization: "Bearer dash-key-1" },
         { after: 4, authorization: "Bearer dash-key-1" },
       ]);
       const states = await liveStates();
@@ -193,6 +197,7 @@ describe.skipIf(!chromiumAvailable)(
         .locator('#live[data-state="live"][data-transport="sse"]')
         .waitFor({ timeout: 30_000 });
       expect(await page.locator("#live").innerText()).toBe("live (SSE)");
+      await waitFor("h1's request at the gate", () => gate.held === 1);
       gate.release();
       await page.locator("body[data-run-settled]").waitFor({ timeout: 45_000 });
       expect(await shownSeqs()).toEqual(await storedSeqs(runId));
@@ -203,6 +208,11 @@ describe.skipIf(!chromiumAvailable)(
     it("shows validation errors beside the nodes they name; creates an uploaded definition", async () => {
       await openPage();
       await page.goto(`${origin}/dashboard`);
+      // The README's createPipeline variables, pasted whole, are read as their input.
+      await page.locator("#definition").fill(JSON.stringify({ input: held(gate) }, null, 2));
+      await page.locator("#validate").click();
+      await page.locator("#create-result .ok").waitFor();
+      expect(await page.locator("#create-result").innerText()).toBe("Valid.");
       const draft = [
         "name: draft",
         "nodes:",

@@ -24,6 +24,10 @@ export function readDefinition(
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
     return { error: "the definition must be an object with name, nodes and edges" };
+  // The variables of a createPipeline call (the README's example is written so): its input.
+  const { input } = value as { input?: unknown };
+  if (Object.keys(value).length === 1 && typeof input === "object" && input !== null)
+    return { definition: input as Record<string, unknown> };
   return { definition: value as Record<string, unknown> };
 }
 

@@ -68,3 +68,11 @@ export function jsonBlock(value: unknown): HTMLPreElement {
 export function statusBadge(status: string): HTMLSpanElement {
   return h("span", { class: "badge", "data-status": status.toLowerCase() }, status);
 }
+
+/**
+ * A run's id, short: its last 8 characters. Ids are UUIDv7, whose first characters are the
+ * clock: runs started within a minute of each other share them, their ends differ.
+ */
+export function shortId(id: string): string {
+  return id.slice(-8);
+}

@@ -1,11 +1,14 @@
 /**
- * A run's events, live: `runEvents(runId, after)` over graphql-ws, or over SSE when the
- * WebSocket cannot connect. A dropped connection is opened again with `after` = the last seq
- * received, so nothing is lost and nothing repeats; the stream ends after the terminal event.
+ * A run's events: those already stored, read in pages over HTTP (one answer carries thousands,
+ * where a subscription's replay sends them one message each), then live through
+ * `runEvents(runId, after)` over graphql-ws, or over SSE when the WebSocket cannot connect. A
+ * dropped connection is opened again with `after` = the last seq received, so nothing is lost
+ * and nothing repeats; the stream ends after the terminal event.
  */
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
-import { authHeaders, GRAPHQL_URL } from "./api.ts";
+import { TERMINAL_EVENT_TYPES } from "../../src/domain/status.ts";
+import { authHeaders, GRAPHQL_URL, gql } from "./api.ts";
 
 export interface RunEvent {
   readonly seq: number;
@@ -34,9 +37,47 @@ const QUERY = `subscription RunEvents($runId: ID!, $after: Int) {
   runEvents(runId: $runId, after: $after) { seq type nodeId attempt at data }
 }`;
 
-const TERMINAL = new Set(["RUN_COMPLETED", "RUN_FAILED", "RUN_CANCELLED", "RUN_TIMED_OUT"]);
+const STORED = `query DashboardRunEvents($id: ID!, $after: Int) {
+  run(id: $id) { events(after: $after, first: 5000) { seq type nodeId attempt at data } }
+}`;
+/** Events a page: as many as the server's query cost limit lets one answer carry. */
+const PAGE = 5000;
+/** Pages of stored events read at most (100,000 events); the subscription brings the rest. */
+const MAX_PAGES = 20;
+const TERMINAL: ReadonlySet<string> = TERMINAL_EVENT_TYPES;
 /** Attempts to connect again before the page says "offline" (each waits up to 10 s). */
 const MAX_RECONNECTS = 60;
+
+/** Whether an event ends its run (nothing follows it). */
+export function isTerminalEvent(event: RunEvent): boolean {
+  return TERMINAL.has(event.type);
+}
+
+/**
+ * The run's stored events with a seq above `after`, in order (empty for an unknown run). Seqs
+ * have no gaps, so page k starts after `after + k × PAGE`: two pages are asked for at once,
+ * and a page is used only when the one before it was full and it follows on from it.
+ */
+export async function loadStoredEvents(runId: string, after = 0): Promise<RunEvent[]> {
+  const page = (k: number) =>
+    gql<{ run: { events: RunEvent[] } | null }>(STORED, { id: runId, after: after + k * PAGE });
+  const inFlight = [page(0), page(1)];
+  const events: RunEvent[] = [];
+  try {
+    for (let k = 0; k < MAX_PAGES; k++) {
+      const { run } = await inFlight.shift()!;
+      const got = run?.events ?? [];
+      if (got.length && got[0]!.seq !== (events.at(-1)?.seq ?? after) + 1) break;
+      events.push(...got);
+      if (got.length < PAGE || isTerminalEvent(got.at(-1)!)) break;
+      inFlight.push(page(k + 2));
+    }
+  } finally {
+    // A page asked for ahead and not needed: its answer (or failure) is of no interest.
+    for (const unused of inFlight) unused.catch(() => undefined);
+  }
+  return events;
+}
 
 interface Sink {
   next(value: { data?: { runEvents?: RunEvent } | null; errors?: unknown }): void;

@@ -2,7 +2,7 @@
  * The dashboard's entry: the header (navigation, API key, live mark) and a hash router over
  * the three pages: #/ pipelines, #/pipelines/<id>, #/runs/<id>.
  */
-import { apiKey, setApiKey } from "./api.ts";
+import { apiKey, describeError, setApiKey } from "./api.ts";
 import { h, replace } from "./dom.ts";
 import { showPipeline } from "./pages/pipeline.ts";
 import { showPipelines } from "./pages/pipelines.ts";
@@ -69,7 +69,7 @@ function route(): void {
         ? showRun(context, decodeURIComponent(id))
         : showPipelines(context);
   shown.catch((error: unknown) => {
-    replace(root, h("p", { class: "error" }, String(error)));
+    replace(root, h("p", { class: "error" }, describeError(error)));
   });
 }
 

@@ -3,7 +3,7 @@
  * events), and its inputs and output (read from the API when the panel opens).
  */
 import { describeError, gql } from "./api.ts";
-import { formatDuration, formatTime, h, jsonBlock, replace, statusBadge } from "./dom.ts";
+import { formatDuration, formatTime, h, jsonBlock, replace, shortId, statusBadge } from "./dom.ts";
 import type { RunModel } from "./run-model.ts";
 
 interface NodeRunDetail {
@@ -60,7 +60,7 @@ export async function showNode(
           "p",
           { class: "reused" },
           "Reused from run ",
-          h("a", { href: `#/runs/${node.reusedFrom}` }, node.reusedFrom.slice(0, 8)),
+          h("a", { href: `#/runs/${node.reusedFrom}` }, shortId(node.reusedFrom)),
           " (not executed again)",
         )
       : null,

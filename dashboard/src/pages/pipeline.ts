@@ -3,7 +3,7 @@
  * its validation, a form to start a run, and its runs, newest first.
  */
 import { describeError, gql } from "../api.ts";
-import { formatTime, h, replace, statusBadge } from "../dom.ts";
+import { formatTime, h, replace, shortId, statusBadge } from "../dom.ts";
 import { renderGraph } from "../graph.ts";
 import type { PageContext } from "../main.ts";
 
@@ -112,7 +112,7 @@ export async function showPipeline(context: PageContext, id: string): Promise<vo
     id: "trigger-data",
     rows: 3,
     spellcheck: "false",
-    placeholder: '{"n": 42}',
+    placeholder: '{"item": 42}',
   });
   const runResult = h("span", { class: "run-result" });
   const start = async () => {
@@ -188,11 +188,7 @@ export async function showPipeline(context: PageContext, id: string): Promise<vo
               h(
                 "tr",
                 {},
-                h(
-                  "td",
-                  {},
-                  h("a", { href: `#/runs/${node.id}` }, h("code", {}, node.id.slice(0, 8))),
-                ),
+                h("td", {}, h("a", { href: `#/runs/${node.id}` }, h("code", {}, shortId(node.id)))),
                 h("td", {}, statusBadge(node.status)),
                 h("td", {}, formatTime(node.startedAt)),
                 h("td", {}, formatTime(node.completedAt)),
@@ -200,7 +196,7 @@ export async function showPipeline(context: PageContext, id: string): Promise<vo
                   "td",
                   {},
                   node.rerunOf
-                    ? h("a", { href: `#/runs/${node.rerunOf.id}` }, node.rerunOf.id.slice(0, 8))
+                    ? h("a", { href: `#/runs/${node.rerunOf.id}` }, shortId(node.rerunOf.id))
                     : "—",
                 ),
               ),
@@ -209,5 +205,8 @@ export async function showPipeline(context: PageContext, id: string): Promise<vo
         ),
   );
   const view = renderGraph(dag, pipeline.nodes, pipeline.edges, () => {});
-  for (const breaker of pipeline.breakers) view.setBadge(breaker.nodeId, breaker.state);
+  context.onLeave(() => view.stop());
+  // A closed breaker is the normal case: only an open or half-open one is marked on the graph.
+  for (const breaker of pipeline.breakers)
+    if (breaker.state !== "CLOSED") view.setBadge(breaker.nodeId, breaker.state);
 }

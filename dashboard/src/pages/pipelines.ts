@@ -166,7 +166,11 @@ function createForm(context: PageContext): HTMLElement {
     "section",
     { class: "create" },
     h("h2", {}, "Create a pipeline"),
-    h("p", { class: "hint" }, "Paste a definition as JSON or YAML, or upload a file."),
+    h(
+      "p",
+      { class: "hint" },
+      "Paste a definition as JSON or YAML (a file from examples/, or the README's createPipeline variables), or upload a file.",
+    ),
     text,
     h(
       "div",

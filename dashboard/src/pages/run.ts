@@ -1,15 +1,23 @@
 /**
  * A run, live: the DAG coloured by node status with untaken edges greyed, the timeline of
  * attempts, the event log and the node panel (opened on the first failed node); cancel,
- * re-run and re-run from failure. Events are applied in batches, one per animation frame, so
- * a burst of thousands costs one repaint.
+ * re-run and re-run from failure. The events stored when the page opens are read in one go
+ * and drawn once (a finished run of 16,000 events is one paint); live ones are applied in
+ * batches, one per animation frame, so a burst of thousands costs one repaint.
  */
 import { describeError, gql } from "../api.ts";
-import { h, replace, statusBadge } from "../dom.ts";
+import { h, replace, shortId, statusBadge } from "../dom.ts";
 import { createEventLog } from "../event-log.ts";
-import { renderGantt } from "../gantt.ts";
+import { createGantt } from "../gantt.ts";
 import { renderGraph } from "../graph.ts";
-import { followRun, type LiveState, type RunEvent, type Transport } from "../live.ts";
+import {
+  followRun,
+  isTerminalEvent,
+  type LiveState,
+  loadStoredEvents,
+  type RunEvent,
+  type Transport,
+} from "../live.ts";
 import type { PageContext } from "../main.ts";
 import { showNode } from "../node-panel.ts";
 import { RunModel } from "../run-model.ts";
@@ -43,6 +51,13 @@ const QUERY = `query DashboardRun($id: ID!) {
 const VERSIONS = `query DashboardRunVersion($id: ID!) {
   pipeline(id: $id) { versions { version edges { source target branch } } }
 }`;
+/** A run's end as the store reports it. */
+interface RunSettled {
+  status: string;
+  error: string | null;
+  nodeRuns: { nodeId: string; status: string; error: string | null }[];
+}
+
 const SETTLE = `query DashboardRunSettle($id: ID!) { run(id: $id) { status error nodeRuns { nodeId status error } } }`;
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
 const LIVE_TEXT: Record<LiveState, string> = {
@@ -67,10 +82,16 @@ async function edgesOf(run: RunHead): Promise<RunHead["pipeline"]["edges"]> {
 export async function showRun(context: PageContext, id: string): Promise<void> {
   const { run } = await gql<{ run: RunHead | null }>(QUERY, { id });
   if (!run) return replace(context.root, h("p", { class: "error" }, `No run ${id}.`));
-  document.title = `Run ${id.slice(0, 8)} · ${run.pipeline.name}`;
+  document.title = `Run ${shortId(id)} · ${run.pipeline.name}`;
+  // The DAG is drawn in the node statuses the run reports while what happened so far (the
+  // timeline, the log) comes over HTTP; the subscription starts after the last stored seq.
+  // Asked for after the run, so that the server answers the run first.
+  const storedEvents = loadStoredEvents(id);
+  storedEvents.catch(() => undefined); // awaited below, unless the page is left first
   const model = new RunModel(run.nodeRuns, await edgesOf(run), run.status);
 
   const status = h("span", { id: "run-status" });
+  const nodeCounts = h("p", { class: "counters", id: "node-counts" });
   const runError = h("p", { class: "error", id: "run-error" });
   const message = h("span", { class: "action-result" });
   const act = async (mutation: string, field: string) => {
@@ -119,14 +140,15 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
     "Re-run from failure",
   );
   const dag = h("div", { class: "dag-box", id: "dag" });
-  const gantt = h("div", { class: "gantt-box", id: "gantt" });
+  const ganttBox = h("div", { class: "gantt-box", id: "gantt" });
   const panel = h("aside", { class: "panel", id: "node-panel" });
   let selected: string | undefined;
   let chosenByUser = false;
   const select = (nodeId: string, byUser: boolean) => {
     chosenByUser ||= byUser;
+    const moved = selected !== nodeId;
     selected = nodeId;
-    view.select(nodeId);
+    view.select(nodeId, moved);
     void showNode(panel, id, model, nodeId, () => selected === nodeId);
   };
   const log = createEventLog(model.events, (nodeId) => select(nodeId, true));
@@ -138,30 +160,33 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
       h("a", { href: "#/" }, "Pipelines"),
       " / ",
       h("a", { href: `#/pipelines/${run.pipeline.id}` }, run.pipeline.name),
-      ` / run ${id.slice(0, 8)}`,
+      ` / run ${shortId(id)}`,
     ),
     h(
       "div",
       { class: "run-head" },
-      h("h1", {}, "Run ", h("code", {}, id.slice(0, 8)), " ", status),
+      h("h1", {}, "Run ", h("code", {}, shortId(id)), " ", status),
       h("div", { class: "actions" }, cancel, rerun, fromFailure, message),
     ),
+    nodeCounts,
     run.rerunOf
       ? h(
           "p",
           {},
           "Re-run of ",
-          h("a", { href: `#/runs/${run.rerunOf.id}` }, run.rerunOf.id.slice(0, 8)),
+          h("a", { href: `#/runs/${run.rerunOf.id}` }, shortId(run.rerunOf.id)),
         )
       : null,
     runError,
     h(
       "div",
       { class: "run-body" },
-      h("div", { class: "run-main" }, dag, h("h2", {}, "Timeline"), gantt, log.element),
+      h("div", { class: "run-main" }, dag, h("h2", {}, "Timeline"), ganttBox, log.element),
       panel,
     ),
   );
+  // Measures its box before the DAG is in the page (a cheap layout then, a costly one after).
+  const gantt = createGantt(ganttBox, model);
   const view = renderGraph(
     dag,
     run.nodeRuns.map((n) => ({ id: n.nodeId, type: n.type, name: n.name })),
@@ -187,46 +212,88 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
   const paintHead = () => {
     replace(status, statusBadge(model.runStatus));
     const active = ACTIVE.has(model.runStatus);
+    const counts = new Map<string, number>();
+    for (const node of model.nodes.values())
+      counts.set(node.status, (counts.get(node.status) ?? 0) + 1);
+    // A graph too large to see at once still says where its nodes stand.
+    nodeCounts.textContent = `${model.nodes.size} nodes: ${[...counts]
+      .map(([name, n]) => `${n} ${name.toLowerCase()}`)
+      .join(", ")}`;
     cancel.disabled = !active;
     rerun.disabled = active;
     // From failure needs something that did not complete.
-    fromFailure.disabled =
-      active || [...model.nodes.values()].every((node) => node.status === "COMPLETED");
+    fromFailure.disabled = active || counts.get("COMPLETED") === model.nodes.size;
   };
-  paintHead();
-  performance.mark("dashboard:run-drawn");
-
-  let queue: RunEvent[] = [];
-  let frame = 0;
-  let ganttDrawn = 0;
-  let ganttTimer: ReturnType<typeof setTimeout> | undefined;
-  const drawGantt = () => {
-    ganttTimer = undefined;
-    ganttDrawn = Date.now();
-    renderGantt(
-      gantt,
-      model,
-      Math.max(Date.now(), model.events.length ? Date.parse(model.events.at(-1)!.at) : 0),
-    );
+  const pickFirstFailed = () => {
+    if (!chosenByUser && model.firstFailed && selected !== model.firstFailed)
+      select(model.firstFailed, false);
   };
-  const settle = async () => {
-    const settled = await gql<{
-      run: {
-        status: string;
-        error: string | null;
-        nodeRuns: { nodeId: string; status: string; error: string | null }[];
-      };
-    }>(SETTLE, { id });
-    model.settle(settled.run.nodeRuns);
-    model.runStatus = settled.run.status;
-    runError.textContent = settled.run.error ?? "";
-    for (const nodeId of model.nodes.keys()) paintNode(nodeId);
-    paintHead();
-    drawGantt();
-    if (!chosenByUser && model.firstFailed) select(model.firstFailed, false);
+  const takeSettled = (settled: RunSettled) => {
+    model.settle(settled.nodeRuns);
+    model.runStatus = settled.status;
+    runError.textContent = settled.error ?? "";
+  };
+  const markSettled = () => {
     performance.mark("dashboard:run-settled");
     document.body.dataset.runSettled = "true";
   };
+  // The store has the last word on a run that has ended: its node statuses as it reports them.
+  const settle = async () => {
+    takeSettled((await gql<{ run: RunSettled }>(SETTLE, { id })).run);
+    for (const nodeId of model.nodes.keys()) paintNode(nodeId);
+    paintHead();
+    gantt.drawNow();
+    pickFirstFailed();
+    markSettled();
+  };
+  const showFailure = (error: unknown) =>
+    replace(message, h("span", { class: "error" }, describeError(error)));
+
+  let left = false;
+  context.onLeave(() => {
+    left = true;
+    gantt.stop();
+    log.stop();
+    view.stop();
+    delete document.body.dataset.runSettled;
+  });
+  const paintAll = () => {
+    for (const nodeId of model.nodes.keys()) paintNode(nodeId);
+    paintHead();
+  };
+  // First paint: the DAG in the statuses the run reported.
+  model.settle(run.nodeRuns);
+  paintAll();
+  replace(ganttBox, h("p", { class: "empty" }, "Loading events…"));
+  performance.mark("dashboard:run-drawn");
+  // The browser paints after this task; the next frame's task runs once it has.
+  requestAnimationFrame(() => setTimeout(() => performance.mark("dashboard:run-painted")));
+
+  const stored = await storedEvents;
+  if (left) return;
+  for (const event of stored) model.apply(event);
+  const last = stored.at(-1);
+  const ended = last !== undefined && isTerminalEvent(last);
+  // The run read before its events had ended already: it says how each node ended.
+  const settledAtOpen = ended && !ACTIVE.has(run.status);
+  if (settledAtOpen) takeSettled(run);
+  paintAll();
+  log.update();
+  gantt.drawNow();
+  pickFirstFailed();
+  performance.mark("dashboard:run-loaded");
+
+  if (ended) {
+    // Nothing more will happen: no subscription.
+    context.liveMark.dataset.state = "ended";
+    context.liveMark.textContent = LIVE_TEXT.ended;
+    if (settledAtOpen) markSettled();
+    else void settle().catch(showFailure);
+    return;
+  }
+
+  let queue: RunEvent[] = [];
+  let frame = 0;
   const flush = () => {
     frame = 0;
     const batch = queue;
@@ -236,7 +303,7 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
     for (const event of batch) {
       const nodeId = model.apply(event);
       if (nodeId) changed.add(nodeId);
-      if (event.type.startsWith("RUN_") && event.type !== "RUN_STARTED") ended = true;
+      if (isTerminalEvent(event)) ended = true;
     }
     for (const nodeId of ended ? model.nodes.keys() : changed) paintNode(nodeId);
     paintHead();
@@ -244,18 +311,13 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
     if (!chosenByUser && model.firstFailed && selected !== model.firstFailed)
       select(model.firstFailed, false);
     else if (selected && changed.has(selected)) select(selected, chosenByUser);
-    // The timeline at most four times a second: at 2,000 rows it is the costliest drawing.
-    if (!ganttTimer)
-      ganttTimer = setTimeout(drawGantt, Math.max(0, 250 - (Date.now() - ganttDrawn)));
-    if (ended)
-      void settle().catch((error: unknown) =>
-        replace(message, h("span", { class: "error" }, describeError(error))),
-      );
+    gantt.update();
+    if (ended) void settle().catch(showFailure);
   };
   const transport = new URLSearchParams(location.search).get("transport");
   const live = followRun({
     runId: id,
-    after: 0,
+    after: model.lastSeq,
     transport: transport === "sse" || transport === "ws" ? (transport as Transport) : undefined,
     onEvent: (event) => {
       queue.push(event);
@@ -270,8 +332,5 @@ export async function showRun(context: PageContext, id: string): Promise<void> {
   context.onLeave(() => {
     live.stop();
     cancelAnimationFrame(frame);
-    clearTimeout(ganttTimer);
-    delete document.body.dataset.runSettled;
   });
-  drawGantt();
 }
