@@ -69,6 +69,8 @@ export class RunOwnership {
   /** Runs may wait QUEUED for an instance with room. */
   #waiting = false;
   #taking = false;
+  /** When the last successful renewal was sent (epoch ms): a late one is logged. */
+  #renewedAt: number | null = null;
   /** Claims and heartbeats under way: stop() waits for them before the store is closed. */
   readonly #tasks = new Set<Promise<unknown>>();
 
@@ -211,10 +213,26 @@ export class RunOwnership {
     const ids = this.#runs.ids();
     if (ids.length === 0) return;
     const { store } = this.#options;
-    const held = new Set(await store.renewLeases(ids, this.lease()));
+    const lease = this.lease();
+    const held = new Set(await store.renewLeases(ids, lease));
+    this.#noteRenewal(lease.now.getTime());
     for (const id of ids) if (!held.has(id)) this.#runs.lost(id);
     // Without Redis a cancel made on another instance arrives only through the database.
     for (const id of await store.cancelRequested(ids)) this.#runs.cancel(id);
+  }
+
+  /** Logs a renewal that came late enough to put the leases at risk (not after an outage). */
+  #noteRenewal(sentAt: number): void {
+    const previous = this.#renewedAt;
+    this.#renewedAt = sentAt;
+    const outageEnd = this.#options.availability?.lastOutage?.until ?? 0;
+    if (previous === null || outageEnd > previous) return;
+    const gapMs = Date.now() - previous;
+    if (gapMs > (this.#leaseMs * 2) / 3)
+      this.#options.logger.warn(
+        { gapMs, queryMs: Date.now() - sentAt, leaseMs: this.#leaseMs },
+        "lease renewal late",
+      );
   }
 
   /**
