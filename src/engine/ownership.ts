@@ -211,7 +211,11 @@ export class RunOwnership {
     // took meanwhile is still ours. (A run whose writes keep failing is not renewed: the
     // writer gives its writes up and the run stops here, see writer.ts.)
     const ids = this.#runs.ids();
-    if (ids.length === 0) return;
+    if (ids.length === 0) {
+      // No lease to keep: the next renewal is not late, however long this lasts.
+      this.#renewedAt = null;
+      return;
+    }
     const { store } = this.#options;
     const lease = this.lease();
     const held = new Set(await store.renewLeases(ids, lease));
