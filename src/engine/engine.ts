@@ -160,6 +160,9 @@ export class Engine {
             lastSeq: await this.store.lastSeq(run.id),
           }
         : undefined;
+    // Taken twice meanwhile (this instance's poll found the lease of a run it was creating
+    // lapsed, or the reverse): it executes once.
+    if (this.#active.has(run.id)) return;
     const services = {
       availability: this.availability,
       writer: this.#writer,
@@ -292,12 +295,15 @@ export class Engine {
     // and a read right after this call sees what it returns.
     this.#starting++;
     try {
+      const lease = this.#ownership.lease();
       const run = await this.#createRun(
-        { ...queued, status: "RUNNING", startedAt: new Date(), lease: this.#ownership.lease() },
+        { ...queued, status: "RUNNING", startedAt: new Date(), lease },
         events,
         nodeRuns,
       );
-      await this.#execute(run, events.length === 0 && nodeRuns.length === 0);
+      // A creation slower than a renewal interval may have let the lease lapse (issue 15).
+      if (await this.#ownership.keepCreated(run.id, lease))
+        await this.#execute(run, events.length === 0 && nodeRuns.length === 0);
       return run;
     } finally {
       this.#starting--;

@@ -80,6 +80,11 @@ export class RunOwnership {
     this.#leaseMs = options.leaseMs ?? 5000;
   }
 
+  /** How often leases are renewed: a third of their length. */
+  get #renewEveryMs(): number {
+    return Math.max(100, Math.floor(this.#leaseMs / 3));
+  }
+
   get maxActiveRuns(): number {
     return this.#options.maxActiveRuns ?? 256;
   }
@@ -130,11 +135,7 @@ export class RunOwnership {
       this.#timers.push(timer);
     };
     every(this.#options.pollMs ?? 500, () => this.#claim(), "could not claim runs");
-    every(
-      Math.max(100, Math.floor(this.#leaseMs / 3)),
-      () => this.#heartbeat(),
-      "could not renew leases",
-    );
+    every(this.#renewEveryMs, () => this.#heartbeat(), "could not renew leases");
     this.claimSoon();
   }
 
@@ -160,6 +161,33 @@ export class RunOwnership {
     if (last && lease.now.getTime() < last.until + this.#leaseMs)
       return { ...lease, now: new Date(last.since) };
     return lease;
+  }
+
+  /**
+   * A run just created here under `lease`: true while it is still this instance's to execute.
+   * That lease was counted from before the creation's transaction, and the run is renewed only
+   * from the next heartbeat on. When the creation took longer than a renewal interval (a loaded
+   * machine, a busy pool), so little of the lease may be left that another instance's poll
+   * takes the run before that heartbeat, and both would call its first node: such a run is
+   * renewed first, and left to whoever holds it if someone does (false). A renewal that fails
+   * also answers false: the run's lease then lapses and a claim (this instance's own included)
+   * resumes it from what is stored, where nothing of it has run yet.
+   */
+  async keepCreated(runId: string, lease: LeaseArgs): Promise<boolean> {
+    if (Date.now() - lease.now.getTime() <= this.#renewEveryMs) return true;
+    try {
+      if ((await this.#options.store.renewLeases([runId], this.lease())).includes(runId))
+        return true;
+      this.#options.logger.warn(
+        { runId, creationMs: Date.now() - lease.now.getTime() },
+        "lease lost while the run was being created here: it executes where it was taken",
+      );
+      return false;
+    } catch (error) {
+      if (!this.#options.availability?.report(error))
+        this.#options.logger.error({ err: error, runId }, "could not renew a run just created");
+      return false;
+    }
   }
 
   /** Looks for runs to take now rather than at the next poll. */
