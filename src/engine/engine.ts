@@ -147,10 +147,9 @@ export class Engine {
     execution.abandon(true);
   }
 
-  /** Starts executing a run this instance has just claimed. */
-  /** @param fresh nothing of the run is stored yet but the run itself (a run just created) */
+  /** Starts executing a run this instance has just claimed.
+   * @param fresh nothing of the run is stored yet but the run itself (a run just created) */
   async #execute(run: RunRecord, fresh = false): Promise<void> {
-    if (this.#active.has(run.id)) return;
     const outcome = this.#compiled.get(run.pipelineId, run.pipelineVersion, run.definition);
     // A run taken over (it was under way elsewhere), or a re-run starting with reused nodes.
     const resume =
@@ -160,8 +159,7 @@ export class Engine {
             lastSeq: await this.store.lastSeq(run.id),
           }
         : undefined;
-    // Taken twice meanwhile (this instance's poll found the lease of a run it was creating
-    // lapsed, or the reverse): it executes once.
+    // After the reads: a poll may have taken back a run being created here; it executes once.
     if (this.#active.has(run.id)) return;
     const services = {
       availability: this.availability,
@@ -301,7 +299,6 @@ export class Engine {
         events,
         nodeRuns,
       );
-      // A creation slower than a renewal interval may have let the lease lapse (issue 15).
       if (await this.#ownership.keepCreated(run.id, lease))
         await this.#execute(run, events.length === 0 && nodeRuns.length === 0);
       return run;
