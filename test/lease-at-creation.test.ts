@@ -139,7 +139,7 @@ describe("a run whose creation outlasted a renewal interval", () => {
     const pipelineId = await countingPipeline();
     const { starting } = await startSlowly(pipelineId);
     // The poll finds the lease lapsed and resumes the run while its creation is still held.
-    await waitFor("the poll to take the run", () => engine.activeRuns === 1);
+    await waitFor("the poll's execution to call the node", () => calls.length === 1);
     store.release();
     const run = await starting;
 

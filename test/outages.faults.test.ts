@@ -14,7 +14,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { openStore } from "../src/store/index.ts";
 import { RunEventsDocument } from "./generated/graphql.ts";
 import {
@@ -259,6 +259,19 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
     it.each(outages)("$service stopped for $seconds s", async ({ service, seconds }) => {
       const target = service === "redis" ? redis : postgres;
       const logStart = instances.map((p) => p.logs.length);
+      // Whatever failed (an instance gone included), the phase's logs say what the instances saw.
+      onTestFailed(() => {
+        const dir = mkdtempSync(path.join(tmpdir(), "outage-logs-"));
+        for (const [i, p] of instances.entries())
+          writeFileSync(
+            path.join(dir, `${service}-${seconds}s-${p.name}.log`),
+            [
+              ...p.logs.slice(logStart[i]),
+              `exit code: ${p.child.exitCode ?? p.child.signalCode}`,
+            ].join("\n"),
+          );
+        console.error(`[outages] instance logs of the failed phase: ${dir}`);
+      });
       const traffic = load();
       await waitFor("runs under way before the outage", () => traffic.started.length >= 6, {
         timeoutMs: 30_000,
@@ -360,15 +373,6 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
       for (const [i, p] of instances.entries())
         for (const line of p.logs.slice(logStart[i]))
           if (line.includes("lease lost")) problems.push(`${p.name}: ${line}`);
-      if (problems.length > 0) {
-        const dir = mkdtempSync(path.join(tmpdir(), "outage-logs-"));
-        for (const [i, p] of instances.entries())
-          writeFileSync(
-            path.join(dir, `${service}-${seconds}s-${p.name}.log`),
-            p.logs.slice(logStart[i]).join("\n"),
-          );
-        problems.push(`instance logs of this phase: ${dir}`);
-      }
       expect(problems).toEqual([]);
       // Some runs were under way when the service stopped (started before, ended after).
       expect(across).toBeGreaterThan(0);
