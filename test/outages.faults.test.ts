@@ -11,7 +11,10 @@
  * Needs `initdb` (/usr/lib/postgresql/<version>/bin) and `redis-server`; without them the
  * suite is skipped with a message (with REQUIRE_SERVICES=1 it fails instead).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { openStore } from "../src/store/index.ts";
 import { RunEventsDocument } from "./generated/graphql.ts";
 import {
@@ -24,6 +27,7 @@ import {
 import { request, type ServerProcess, startServerProcess } from "./helpers/process.ts";
 import { subscribeAll } from "./helpers/server.ts";
 import { REQUIRE_SERVICES } from "./helpers/services.ts";
+import { connectionOwner } from "./helpers/socket-owner.ts";
 import { type Stub, startStub } from "./helpers/stubs.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -105,11 +109,26 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
     let stub: Stub;
     let pipelineId: string;
     const instances: ServerProcess[] = [];
+    /** Every call the stub received: when, and which instance made it (read from /proc). */
+    const calls = new Map<string, { at: number; by: string | undefined }[]>();
 
     beforeAll(async () => {
       if (missing.length > 0) throw new Error(`${missing.join(" and ")} not found`);
       [postgres, redis] = await Promise.all([startOwnPostgres(pgBin!), startOwnRedis(redisBin!)]);
-      stub = await startStub(() => ({ status: 200, body: { ok: true }, delayMs: 100 }));
+      stub = await startStub((request) => {
+        const by =
+          request.remotePort === undefined
+            ? undefined
+            : connectionOwner(
+                request.remotePort,
+                Number(new URL(stub.url).port),
+                instances.map((p) => ({ name: p.name, pid: p.child.pid })),
+              );
+        const list = calls.get(request.path) ?? [];
+        list.push({ at: Date.now(), by });
+        calls.set(request.path, list);
+        return { status: 200, body: { ok: true }, delayMs: 100 };
+      });
       // Migrated once before both processes start on it.
       await (await openStore({ provider: "postgresql", databaseUrl: postgres.url })).close();
       const env = {
@@ -195,6 +214,32 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
       };
     }
 
+    /**
+     * For a node called other than once: each call (when, by which instance), the node's
+     * stored events with their attempts, and the instances' log lines about the run (a lease
+     * lost, a run resumed, a late renewal).
+     */
+    function explainCalls(
+      runId: string,
+      nodeId: string,
+      events: readonly StoredEvent[],
+      logStart: readonly number[],
+    ): string[] {
+      const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+      const lines = [
+        `  calls: ${(calls.get(`/n/${runId}/${nodeId}`) ?? []).map((c) => `${at(c.at)} by ${c.by ?? "?"}`).join("; ")}`,
+        `  events: ${events
+          .filter((e) => e.nodeId === nodeId)
+          .map((e) => `${e.type}#${e.attempt ?? "-"} ${e.at.slice(11, 23)}`)
+          .join("; ")}`,
+      ];
+      for (const [i, p] of instances.entries())
+        for (const line of p.logs.slice(logStart[i]))
+          if (line.includes(runId) || line.includes("lease renewal late"))
+            lines.push(`  ${p.name}: ${line.slice(0, 600)}`);
+      return lines;
+    }
+
     async function storedRun(id: string) {
       const { run } = await request<{ run: { status: string; events: StoredEvent[] } }>(
         instances[0]!.url,
@@ -214,6 +259,19 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
     it.each(outages)("$service stopped for $seconds s", async ({ service, seconds }) => {
       const target = service === "redis" ? redis : postgres;
       const logStart = instances.map((p) => p.logs.length);
+      // Whatever failed (an instance gone included), the phase's logs say what the instances saw.
+      onTestFailed(() => {
+        const dir = mkdtempSync(path.join(tmpdir(), "outage-logs-"));
+        for (const [i, p] of instances.entries())
+          writeFileSync(
+            path.join(dir, `${service}-${seconds}s-${p.name}.log`),
+            [
+              ...p.logs.slice(logStart[i]),
+              `exit code: ${p.child.exitCode ?? p.child.signalCode}`,
+            ].join("\n"),
+          );
+        console.error(`[outages] instance logs of the failed phase: ${dir}`);
+      });
       const traffic = load();
       await waitFor("runs under way before the outage", () => traffic.started.length >= 6, {
         timeoutMs: 30_000,
@@ -300,8 +358,10 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
         if (restarted.length > 0)
           problems.push(`${id}: started again ${restarted.map((e) => e.nodeId).join()}`);
         for (const node of HTTP_NODES) {
-          const calls = stub.calls.get(`/n/${id}/${node}`) ?? 0;
-          if (calls !== 1) problems.push(`${id}: ${node} called ${calls} times`);
+          const count = stub.calls.get(`/n/${id}/${node}`) ?? 0;
+          if (count === 1) continue;
+          problems.push(`${id}: ${node} called ${count} times`);
+          problems.push(...explainCalls(id, node, run.events, logStart));
         }
         const received = ((await subscription.done) as { runEvents: { seq: number } }[]).map(
           (e) => e.runEvents.seq,
@@ -312,7 +372,7 @@ describe.skipIf(missing.length > 0 && !REQUIRE_SERVICES)(
       // A lease lost says why a node was called twice; listed with the problems to tell them apart.
       for (const [i, p] of instances.entries())
         for (const line of p.logs.slice(logStart[i]))
-          if (line.includes("lease lost")) problems.push(`instance ${i}: ${line}`);
+          if (line.includes("lease lost")) problems.push(`${p.name}: ${line}`);
       expect(problems).toEqual([]);
       // Some runs were under way when the service stopped (started before, ended after).
       expect(across).toBeGreaterThan(0);

@@ -147,10 +147,9 @@ export class Engine {
     execution.abandon(true);
   }
 
-  /** Starts executing a run this instance has just claimed. */
-  /** @param fresh nothing of the run is stored yet but the run itself (a run just created) */
+  /** Starts executing a run this instance has just claimed.
+   * @param fresh nothing of the run is stored yet but the run itself (a run just created) */
   async #execute(run: RunRecord, fresh = false): Promise<void> {
-    if (this.#active.has(run.id)) return;
     const outcome = this.#compiled.get(run.pipelineId, run.pipelineVersion, run.definition);
     // A run taken over (it was under way elsewhere), or a re-run starting with reused nodes.
     const resume =
@@ -160,6 +159,8 @@ export class Engine {
             lastSeq: await this.store.lastSeq(run.id),
           }
         : undefined;
+    // After the reads: a poll may have taken back a run being created here; it executes once.
+    if (this.#active.has(run.id)) return;
     const services = {
       availability: this.availability,
       writer: this.#writer,
@@ -292,12 +293,14 @@ export class Engine {
     // and a read right after this call sees what it returns.
     this.#starting++;
     try {
+      const lease = this.#ownership.lease();
       const run = await this.#createRun(
-        { ...queued, status: "RUNNING", startedAt: new Date(), lease: this.#ownership.lease() },
+        { ...queued, status: "RUNNING", startedAt: new Date(), lease },
         events,
         nodeRuns,
       );
-      await this.#execute(run, events.length === 0 && nodeRuns.length === 0);
+      if (await this.#ownership.keepCreated(run.id, lease))
+        await this.#execute(run, events.length === 0 && nodeRuns.length === 0);
       return run;
     } finally {
       this.#starting--;

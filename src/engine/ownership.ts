@@ -69,6 +69,8 @@ export class RunOwnership {
   /** Runs may wait QUEUED for an instance with room. */
   #waiting = false;
   #taking = false;
+  /** When the last successful renewal was sent (epoch ms): a late one is logged. */
+  #renewedAt: number | null = null;
   /** Claims and heartbeats under way: stop() waits for them before the store is closed. */
   readonly #tasks = new Set<Promise<unknown>>();
 
@@ -76,6 +78,11 @@ export class RunOwnership {
     this.#options = options;
     this.#runs = runs;
     this.#leaseMs = options.leaseMs ?? 5000;
+  }
+
+  /** How often leases are renewed: a third of their length. */
+  get #renewEveryMs(): number {
+    return Math.max(100, Math.floor(this.#leaseMs / 3));
   }
 
   get maxActiveRuns(): number {
@@ -128,11 +135,7 @@ export class RunOwnership {
       this.#timers.push(timer);
     };
     every(this.#options.pollMs ?? 500, () => this.#claim(), "could not claim runs");
-    every(
-      Math.max(100, Math.floor(this.#leaseMs / 3)),
-      () => this.#heartbeat(),
-      "could not renew leases",
-    );
+    every(this.#renewEveryMs, () => this.#heartbeat(), "could not renew leases");
     this.claimSoon();
   }
 
@@ -158,6 +161,33 @@ export class RunOwnership {
     if (last && lease.now.getTime() < last.until + this.#leaseMs)
       return { ...lease, now: new Date(last.since) };
     return lease;
+  }
+
+  /**
+   * A run just created here under `lease`: true while it is still this instance's to execute.
+   * That lease was counted from before the creation's transaction, and the run is renewed only
+   * from the next heartbeat on. When the creation took longer than a renewal interval (a loaded
+   * machine, a busy pool), so little of the lease may be left that another instance's poll
+   * takes the run before that heartbeat, and both would call its first node: such a run is
+   * renewed first, and left to whoever holds it if someone does (false). A renewal that fails
+   * also answers false: the run's lease then lapses and a claim (this instance's own included)
+   * resumes it from what is stored, where nothing of it has run yet.
+   */
+  async keepCreated(runId: string, lease: LeaseArgs): Promise<boolean> {
+    if (Date.now() - lease.now.getTime() <= this.#renewEveryMs) return true;
+    try {
+      if ((await this.#options.store.renewLeases([runId], this.lease())).includes(runId))
+        return true;
+      this.#options.logger.warn(
+        { runId, creationMs: Date.now() - lease.now.getTime() },
+        "lease lost while the run was being created here: it executes where it was taken",
+      );
+      return false;
+    } catch (error) {
+      if (!this.#options.availability?.report(error))
+        this.#options.logger.error({ err: error, runId }, "could not renew a run just created");
+      return false;
+    }
   }
 
   /** Looks for runs to take now rather than at the next poll. */
@@ -209,12 +239,32 @@ export class RunOwnership {
     // took meanwhile is still ours. (A run whose writes keep failing is not renewed: the
     // writer gives its writes up and the run stops here, see writer.ts.)
     const ids = this.#runs.ids();
-    if (ids.length === 0) return;
+    if (ids.length === 0) {
+      // No lease to keep: the next renewal is not late, however long this lasts.
+      this.#renewedAt = null;
+      return;
+    }
     const { store } = this.#options;
-    const held = new Set(await store.renewLeases(ids, this.lease()));
+    const lease = this.lease();
+    const held = new Set(await store.renewLeases(ids, lease));
+    this.#noteRenewal(lease.now.getTime());
     for (const id of ids) if (!held.has(id)) this.#runs.lost(id);
     // Without Redis a cancel made on another instance arrives only through the database.
     for (const id of await store.cancelRequested(ids)) this.#runs.cancel(id);
+  }
+
+  /** Logs a renewal that came late enough to put the leases at risk (not after an outage). */
+  #noteRenewal(sentAt: number): void {
+    const previous = this.#renewedAt;
+    this.#renewedAt = sentAt;
+    const outageEnd = this.#options.availability?.lastOutage?.until ?? 0;
+    if (previous === null || outageEnd > previous) return;
+    const gapMs = Date.now() - previous;
+    if (gapMs > (this.#leaseMs * 2) / 3)
+      this.#options.logger.warn(
+        { gapMs, queryMs: Date.now() - sentAt, leaseMs: this.#leaseMs },
+        "lease renewal late",
+      );
   }
 
   /**

@@ -21,6 +21,8 @@ export interface RequestInfo {
   readonly call: number;
   readonly body: string;
   readonly headers: IncomingMessage["headers"];
+  /** The client's port: which process called can be told from it (see socket-owner.ts). */
+  readonly remotePort: number | undefined;
 }
 
 export interface Stub {
@@ -67,6 +69,7 @@ export async function startStub(script: (request: RequestInfo) => Reply): Promis
         call,
         body: Buffer.concat(chunks).toString("utf8"),
         headers: req.headers,
+        remotePort: req.socket.remotePort,
       };
       requests.push(info);
       const reply = script(info);
