@@ -192,12 +192,14 @@ describe.skipIf(!chromiumAvailable)(
       });
       await page.addInitScript(() => localStorage.setItem("pipelines.apiKey", "dash-key-2"));
       const runId = await startHeldRun();
+      // Every event until the release is stored before the page opens: the stream then sends
+      // nothing until the release, and must show live all the same.
+      await waitFor("h1's request at the gate", () => gate.held === 1);
       await page.goto(`${origin}/dashboard#/runs/${runId}`);
       await page
         .locator('#live[data-state="live"][data-transport="sse"]')
         .waitFor({ timeout: 30_000 });
       expect(await page.locator("#live").innerText()).toBe("live (SSE)");
-      await waitFor("h1's request at the gate", () => gate.held === 1);
       gate.release();
       await page.locator("body[data-run-settled]").waitFor({ timeout: 45_000 });
       expect(await shownSeqs()).toEqual(await storedSeqs(runId));

@@ -94,7 +94,9 @@ function open(transport: Transport, after: number, runId: string, sink: Sink, on
       headers: authHeaders,
       singleConnection: false,
       retryAttempts: 0,
-      onMessage: onOpen,
+      // Live once the stream is open, not at its first message: a run waiting on a slow node
+      // sends none for a while.
+      on: { connected: onOpen },
     });
     const unsubscribe = client.subscribe(request, sink as never);
     return () => {

@@ -64,8 +64,15 @@ export function createAuthenticator(options: {
 
   const anyKey = async (): Promise<boolean> => {
     const now = Date.now();
-    if (!keysExist || now - keysExist.at > KEYS_RECHECK_MS)
-      keysExist = { value: await admin.hasActiveApiKey(new Date()), at: now };
+    if (!keysExist || now - keysExist.at > KEYS_RECHECK_MS) {
+      try {
+        keysExist = { value: await admin.hasActiveApiKey(new Date()), at: now };
+      } catch (error) {
+        // The database is away: what was last known holds until it answers again (a
+        // subscription opened during an outage is not refused for it).
+        if (!keysExist) throw error;
+      }
+    }
     return keysExist.value;
   };
   const required = async (): Promise<boolean> => {
