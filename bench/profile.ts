@@ -2,7 +2,7 @@
  * Where the time goes: CPU profile of the measured window of one scenario, summarised.
  *
  *   npx tsx bench/profile.ts <fanout|reads|throughput> [--quick]
- *   npx tsx bench/profile.ts action [wide|star] [--store=memory|sqlite|postgresql]
+ *   npx tsx bench/profile.ts action [wide|star] [--store=memory|sqlite|postgresql] [--parallel]
  *   node --expose-gc --import tsx bench/profile.ts memory
  *
  * Prints self time by area and by function, and inclusive time of our own functions; writes
@@ -55,7 +55,10 @@ const SCENARIOS = {
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   },
-  /** Figure 7's ACTION DAG (wide or star; SQLite unless --store= says otherwise), 10 runs. */
+  /**
+   * Figure 7's ACTION DAG (wide or star; SQLite unless --store= says otherwise), 10 runs; with
+   * --parallel its baseline, the same DAG of PARALLEL nodes, to set the two profiles side by side.
+   */
   action: async (hooks) => {
     const shape = process.argv[3]?.startsWith("--") ? "wide" : (process.argv[3] ?? "wide");
     const store = (process.argv.find((a) => a.startsWith("--store="))?.slice(8) ??
@@ -66,12 +69,13 @@ const SCENARIOS = {
     const bench = await createBenchEngine(store);
     try {
       registerNoop(bench);
-      const pipelineId = await bench.createPipeline(dags.action.input);
+      const dag = process.argv.includes("--parallel") ? dags.parallel : dags.action;
+      const pipelineId = await bench.createPipeline(dag.input);
       await timedRun(bench, pipelineId);
       await hooks.begin();
       for (let i = 0; i < 10; i++) await timedRun(bench, pipelineId);
       await hooks.end();
-      console.log(`action DAG: ${dags.action.name} on ${store}, 10 runs profiled`);
+      console.log(`action DAG: ${dag.name} on ${store}, 10 runs profiled`);
     } finally {
       await bench.close();
     }
