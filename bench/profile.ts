@@ -65,7 +65,9 @@ const SCENARIOS = {
       "sqlite") as Provider;
     const dags = actionDags().find((d) => d.shape.startsWith(shape));
     if (!dags || !["memory", "sqlite", "postgresql"].includes(store))
-      throw new TypeError(`Expected \`action [wide|star] [--store=…]\`, got \`${shape} ${store}\``);
+      throw new TypeError(
+        `Expected \`action [wide|star] [--store=…] [--parallel]\`, got \`${shape} ${store}\``,
+      );
     const bench = await createBenchEngine(store);
     try {
       registerNoop(bench);
