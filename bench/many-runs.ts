@@ -7,7 +7,12 @@
  * defaults and tuned (see lib/peers.ts). Also the statements the engine sends per run.
  */
 import { performance } from "node:perf_hooks";
-import { collectGarbage, createBenchEngine, type Provider } from "./lib/engine.ts";
+import {
+  type BenchEngine,
+  collectGarbage,
+  createBenchEngine,
+  type Provider,
+} from "./lib/engine.ts";
 import { bullmqBurst, GRAPHILE_TUNED, graphileBurst } from "./lib/peers.ts";
 import { type FigureOptions, type FigureResult, type Row, row } from "./lib/report.ts";
 import { median } from "./lib/stats.ts";
@@ -23,59 +28,81 @@ const ONE_NODE = {
   edges: [],
 };
 
+interface Sample {
+  readonly ms: number;
+  readonly statements: number;
+}
+
 /** ms for `count` runs started at once to end, and the statements they took. */
-async function burst(provider: Provider, count: number, rounds: number) {
-  const bench = await createBenchEngine(provider);
-  try {
-    const pipelineId = await bench.createPipeline(ONE_NODE);
-    const once = async (n: number) => {
-      const queries = bench.store.stats.queries;
-      const started = performance.now();
-      const runs = await Promise.all(
-        Array.from({ length: n }, (_, i) => bench.engine.runPipeline(pipelineId, { i })),
-      );
-      const ends = await withTimeout(
-        Promise.all(runs.map((r) => bench.waitForEnd(r.id))),
-        180_000,
-        `${n} one-node runs on ${provider}`,
-      );
-      const failed = ends.filter((e) => e.event.type !== "RUN_COMPLETED");
-      if (failed.length > 0)
-        throw new Error(`${failed.length} runs did not complete, e.g. ${failed[0]!.event.type}`);
-      const last = Math.max(...ends.map((e) => e.at));
-      return { ms: last - started, statements: bench.store.stats.queries - queries };
-    };
-    await once(100);
-    const samples: { ms: number; statements: number }[] = [];
-    for (let i = 0; i < rounds; i++) {
+async function burst(bench: BenchEngine, pipelineId: string, count: number): Promise<Sample> {
+  const queries = bench.store.stats.queries;
+  const started = performance.now();
+  const runs = await Promise.all(
+    Array.from({ length: count }, (_, i) => bench.engine.runPipeline(pipelineId, { i })),
+  );
+  const ends = await withTimeout(
+    Promise.all(runs.map((r) => bench.waitForEnd(r.id))),
+    180_000,
+    `${count} one-node runs on ${bench.provider}`,
+  );
+  const failed = ends.filter((e) => e.event.type !== "RUN_COMPLETED");
+  if (failed.length > 0)
+    throw new Error(`${failed.length} runs did not complete, e.g. ${failed[0]!.event.type}`);
+  const last = Math.max(...ends.map((e) => e.at));
+  return { ms: last - started, statements: bench.store.stats.queries - queries };
+}
+
+/**
+ * `rounds` rounds, each of `count` runs started at once on a fresh engine (warmed up with 100
+ * runs, closed after), then one round of the peer with no engine open, so that both see the
+ * same machine load and the peer shares the process with nothing of ours.
+ */
+async function interleaved(
+  provider: Provider,
+  count: number,
+  rounds: number,
+  peer: () => Promise<number>,
+): Promise<{ engine: Sample[]; peer: number[] }> {
+  const samples = { engine: [] as Sample[], peer: [] as number[] };
+  await peer(); // warm-up, untimed
+  for (let i = 0; i < rounds; i++) {
+    const bench = await createBenchEngine(provider);
+    try {
+      const pipelineId = await bench.createPipeline(ONE_NODE);
+      await burst(bench, pipelineId, 100);
       collectGarbage();
-      samples.push(await once(count));
+      samples.engine.push(await burst(bench, pipelineId, count));
+    } finally {
+      await bench.close();
     }
-    return samples;
-  } finally {
-    await bench.close();
+    collectGarbage();
+    samples.peer.push(await peer());
   }
+  return samples;
 }
 
 export async function run({ quick, log }: FigureOptions): Promise<FigureResult> {
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 3 : 5;
   const rate = (ms: number) => (RUNS / ms) * 1000;
   const rows: Row[] = [];
   const details: Record<string, unknown> = { runs: RUNS, rounds };
 
-  // Interleave engine and peer rounds per store so that both see the same machine load.
-  const sqlite = await burst("sqlite", RUNS, rounds);
-  const bullmq: number[] = [];
-  for (let i = 0; i < rounds; i++) bullmq.push(await bullmqBurst(RUNS, BULLMQ_CONCURRENCY));
-  const postgres = await burst("postgresql", RUNS, rounds);
+  const { engine: sqlite, peer: bullmq } = await interleaved("sqlite", RUNS, rounds, () =>
+    bullmqBurst(RUNS, BULLMQ_CONCURRENCY),
+  );
+  const { engine: postgres, peer: graphileTuned } = await interleaved(
+    "postgresql",
+    RUNS,
+    rounds,
+    () => graphileBurst(RUNS, "tuned"),
+  );
+  // Defaults take seconds a round (one job at a time): one round, after the others.
   const graphileDefaults = [await graphileBurst(RUNS, "defaults")];
-  const graphileTuned: number[] = [];
-  for (let i = 0; i < rounds; i++) graphileTuned.push(await graphileBurst(RUNS, "tuned"));
   log(
     `sqlite ${sqlite.map((s) => s.ms.toFixed(0)).join(", ")} ms; BullMQ ${bullmq.map((t) => t.toFixed(0)).join(", ")} ms; postgresql ${postgres.map((s) => s.ms.toFixed(0)).join(", ")} ms; graphile-worker defaults ${graphileDefaults.map((t) => t.toFixed(0)).join(", ")} ms, tuned ${graphileTuned.map((t) => t.toFixed(0)).join(", ")} ms`,
   );
-  const perRun = (samples: { statements: number }[]) =>
-    median(samples.map((s) => s.statements)) / RUNS;
+  const statements = (samples: { statements: number }[]) =>
+    `${median(samples.map((s) => s.statements)).toLocaleString("en-US")} statements per ${RUNS.toLocaleString("en-US")} runs`;
   const sqliteMs = median(sqlite.map((s) => s.ms));
   const postgresMs = median(postgres.map((s) => s.ms));
   rows.push(
@@ -84,7 +111,7 @@ export async function run({ quick, log }: FigureOptions): Promise<FigureResult> 
       configuration: `${RUNS.toLocaleString("en-US")} one-node runs at once · SQLite`,
       value: rate(sqliteMs),
       unit: "runs/s",
-      detail: `${perRun(sqlite).toFixed(1)} statements per run; BullMQ worker concurrency ${BULLMQ_CONCURRENCY}`,
+      detail: `${statements(sqlite)}; BullMQ worker concurrency ${BULLMQ_CONCURRENCY}`,
       baseline: { label: "BullMQ", value: rate(median(bullmq)) },
       target: { op: ">=", value: 1, on: "ratio" },
     }),
@@ -93,7 +120,7 @@ export async function run({ quick, log }: FigureOptions): Promise<FigureResult> 
       configuration: `${RUNS.toLocaleString("en-US")} one-node runs at once · PostgreSQL`,
       value: rate(postgresMs),
       unit: "runs/s",
-      detail: `${perRun(postgres).toFixed(1)} statements per run; graphile-worker defaults: 1 job at a time, one addJob per job`,
+      detail: `${statements(postgres)}; graphile-worker defaults: 1 job at a time, one addJob per job`,
       baseline: { label: "graphile-worker defaults", value: rate(median(graphileDefaults)) },
       target: { op: ">=", value: 1, on: "ratio" },
     }),

@@ -292,6 +292,45 @@ describeProviders(providers)("executor on %s", (provider) => {
     expect([pipeline!.runCount, pipeline!.successCount, pipeline!.errorCount]).toEqual([1, 0, 0]);
   });
 
+  it("gives back the slot of an action that never settles when its run is cancelled", async () => {
+    // One slot: the second run can only start its action once the first has given it back.
+    engine = await newEngine(provider, { maxConcurrentNodes: 1 });
+    let calls = 0;
+    engine.actions.register({
+      name: "stuck",
+      // Ignores its signal and never settles.
+      run: () => {
+        calls++;
+        return new Promise(() => {});
+      },
+    });
+    const stuck = await createPipeline(engine, {
+      name: "stuck",
+      nodes: [trigger, { id: "call", type: "ACTION", config: { action: "stuck" } }],
+      edges: [{ source: "start", target: "call" }],
+    });
+    const quick = await createPipeline(engine, {
+      name: "quick",
+      nodes: [trigger, { id: "say", type: "ACTION", config: { action: "log", message: "hi" } }],
+      edges: [{ source: "start", target: "say" }],
+    });
+    const started = await engine.runPipeline(stuck, null);
+    const collecting = collectEvents(engine, started.id);
+    await waitFor("the stuck action to be called", () => calls === 1);
+    await engine.cancelRun(started.id);
+    expect(steps(await collecting)).toEqual([
+      ["RUN_STARTED", null, null],
+      ["NODE_STARTED", "start", 1],
+      ["NODE_COMPLETED", "start", 1],
+      ["NODE_STARTED", "call", 1],
+      ["RUN_CANCELLED", null, null],
+    ]);
+    const { run, events } = await runToEnd(engine, quick);
+    expect(run.status).toBe("COMPLETED");
+    expect(steps(events).at(-2)).toEqual(["NODE_COMPLETED", "say", 1]);
+    expect(calls).toBe(1);
+  });
+
   it("ends a run that outlives timeoutSeconds TIMED_OUT", async () => {
     engine = await newEngine(provider);
     const id = await createPipeline(engine, {

@@ -12,7 +12,7 @@ import { signalScope } from "../src/engine/abort-group.ts";
 import { StoreAvailability, untilStored } from "../src/engine/availability.ts";
 import { BreakerGuard, type RunBreakers } from "../src/engine/breaker-guard.ts";
 import { createMemoryBus } from "../src/engine/bus.ts";
-import { runNode } from "../src/engine/node-runner.ts";
+import { type NodeHost, type NodeOutcome, runNode } from "../src/engine/node-runner.ts";
 import { delayHandler } from "../src/engine/nodes/builtin.ts";
 import type { NodeContext } from "../src/engine/nodes/types.ts";
 import { RunOwnership } from "../src/engine/ownership.ts";
@@ -326,31 +326,36 @@ describe("a node whose breaker cannot be read", () => {
     } as unknown as RunBreakers;
     let calls = 0;
     const started: number[] = [];
-    const outcome = runNode(
-      {
-        definition: {
-          name: "p",
-          nodes: [],
-          edges: [],
-          maxRetriesPerNode: 3,
-          timeoutSeconds: 60,
-          maxConcurrency: null,
-          breaker: { failureThreshold: 5, recoveryTimeoutMs: 60_000 },
+    const outcome = new Promise<NodeOutcome>((resolve) =>
+      runNode(
+        {
+          definition: {
+            name: "p",
+            nodes: [],
+            edges: [],
+            maxRetriesPerNode: 3,
+            timeoutSeconds: 60,
+            maxConcurrency: null,
+            breaker: { failureThreshold: 5, recoveryTimeoutMs: 60_000 },
+          },
+          handlers: {
+            ACTION: async () => {
+              calls++;
+              return { ok: true };
+            },
+          } as unknown as NodeHost["handlers"],
+          breakers,
+          logger: logger as unknown as pino.Logger,
+          availability,
+          attempts: () => 0,
+          context: () => ({}) as NodeContext,
+          started: (_node, attempt) => started.push(attempt),
+          retrying: () => {},
         },
-        node: { id: "fetch", type: "ACTION", config: { action: "log" } },
-        handler: async () => {
-          calls++;
-          return { ok: true };
-        },
-        previousAttempts: 0,
-        abort: signalScope(new AbortController().signal),
-        breakers,
-        logger: logger as unknown as pino.Logger,
-        contextFor: () => ({}) as NodeContext,
-        onStarted: (attempt) => started.push(attempt),
-        onRetrying: () => {},
-      },
-      availability,
+        { id: "fetch", type: "ACTION", config: { action: "log" } },
+        signalScope(new AbortController().signal),
+        resolve,
+      ),
     );
     await vi.advanceTimersByTimeAsync(5000);
     expect(calls).toBe(0);

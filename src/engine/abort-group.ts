@@ -17,31 +17,44 @@ export interface AbortScope {
   readonly signal: AbortSignal;
   /** `work`, or a rejection with the abort error as soon as the scope is aborted. */
   race<T>(work: Promise<T>): Promise<T>;
+  /**
+   * Calls `onValue` with what `work` gives, or `onError` with its error or, as soon as the
+   * scope is aborted, with the abort error: one of them, once, never synchronously.
+   */
+  watch<T>(
+    work: PromiseLike<T>,
+    onValue: (value: T) => void,
+    onError: (error: unknown) => void,
+  ): void;
 }
 
 /** A scope over a plain signal (one listener per race). */
 export function signalScope(signal: AbortSignal): AbortScope {
+  const race = <T>(work: Promise<T>): Promise<T> => {
+    if (signal.aborted) return Promise.reject(abortError(signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(abortError(signal));
+      signal.addEventListener("abort", onAbort, { once: true });
+      work.then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      );
+    });
+  };
   return {
     signal,
     get aborted() {
       return signal.aborted;
     },
-    race: (work) => {
-      if (signal.aborted) return Promise.reject(abortError(signal));
-      return new Promise((resolve, reject) => {
-        const onAbort = () => reject(abortError(signal));
-        signal.addEventListener("abort", onAbort, { once: true });
-        work.then(
-          (value) => {
-            signal.removeEventListener("abort", onAbort);
-            resolve(value);
-          },
-          (error: unknown) => {
-            signal.removeEventListener("abort", onAbort);
-            reject(error);
-          },
-        );
-      });
+    race,
+    watch: (work, onValue, onError) => {
+      race(Promise.resolve(work)).then(onValue, onError);
     },
   };
 }
@@ -51,8 +64,11 @@ export class GroupMember implements AbortScope {
   readonly #group: AbortGroup;
   #controller: AbortController | undefined;
   #reason: Error | undefined;
-  /** The race under way: a node makes one at a time. */
+  /** The race or watch under way (a node makes one at a time): how an abort ends it. */
   #reject: ((error: Error) => void) | undefined;
+  /** The group's members under way, linked through themselves: no set to grow and shrink. */
+  previous: GroupMember | undefined;
+  next: GroupMember | undefined;
 
   constructor(group: AbortGroup) {
     this.#group = group;
@@ -88,6 +104,35 @@ export class GroupMember implements AbortScope {
     });
   }
 
+  watch<T>(
+    work: PromiseLike<T>,
+    onValue: (value: T) => void,
+    onError: (error: unknown) => void,
+  ): void {
+    if (this.#reason || this.#reject) {
+      this.race(Promise.resolve(work)).then(onValue, onError);
+      return;
+    }
+    // No promise of its own: whichever comes first, the work's end or the abort, clears
+    // #reject; the other then finds it cleared (or another's) and does nothing.
+    const reject = (reason: Error) => {
+      queueMicrotask(() => onError(reason));
+    };
+    this.#reject = reject;
+    work.then(
+      (value) => {
+        if (this.#reject !== reject) return;
+        this.#reject = undefined;
+        onValue(value);
+      },
+      (error: unknown) => {
+        if (this.#reject !== reject) return;
+        this.#reject = undefined;
+        onError(error);
+      },
+    );
+  }
+
   /** The work is done: the group forgets the member. */
   release(): void {
     this.#group.forget(this);
@@ -97,8 +142,9 @@ export class GroupMember implements AbortScope {
     if (this.#reason) return;
     this.#reason = reason;
     this.#controller?.abort(reason);
-    this.#reject?.(reason);
+    const reject = this.#reject;
     this.#reject = undefined;
+    reject?.(reason);
   }
 }
 
@@ -108,7 +154,8 @@ export class AbortGroup {
   /** Why the group was aborted; the Error itself is made only for someone to see it. */
   #why: string | undefined;
   #reason: Error | undefined;
-  readonly #members = new Set<GroupMember>();
+  /** The first of the members under way (see GroupMember.next). */
+  #first: GroupMember | undefined;
 
   /** The run's signal: aborted once, when the run ends or is handed over. */
   get signal(): AbortSignal {
@@ -127,12 +174,21 @@ export class AbortGroup {
   member(): GroupMember {
     const member = new GroupMember(this);
     if (this.#why !== undefined) member.abort(this.#error());
-    else this.#members.add(member);
+    else {
+      member.next = this.#first;
+      if (this.#first) this.#first.previous = member;
+      this.#first = member;
+    }
     return member;
   }
 
   forget(member: GroupMember): void {
-    this.#members.delete(member);
+    const { previous, next } = member;
+    if (previous) previous.next = next;
+    else if (this.#first === member) this.#first = next;
+    else return; // not a member under way (forgotten already, or made after the abort)
+    if (next) next.previous = previous;
+    member.previous = member.next = undefined;
   }
 
   /** Aborts every member and the signal with `new Error(why)`. */
@@ -140,10 +196,14 @@ export class AbortGroup {
     if (this.#why !== undefined) return;
     this.#why = why;
     if (this.#controller) this.#controller.abort(this.#error());
-    if (this.#members.size === 0) return;
-    const members = [...this.#members];
-    this.#members.clear();
-    for (const member of members) member.abort(this.#error());
+    let member = this.#first;
+    this.#first = undefined;
+    while (member) {
+      const next = member.next;
+      member.previous = member.next = undefined;
+      member.abort(this.#error());
+      member = next;
+    }
   }
 
   #error(): Error {

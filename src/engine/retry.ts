@@ -57,33 +57,46 @@ export async function executeWithRetry<T>(
 ): Promise<T> {
   const scope = abort instanceof AbortSignal ? signalScope(abort) : abort;
   if (options.timeoutMs || scope.aborted) return withPolicies(attempt, options, scope.signal);
-  const previous = options.previousAttempts ?? 0;
   try {
     // The context's signal is the scope's, made only if the handler looks at it.
     const result = attempt({
-      attempt: previous + 1,
+      attempt: (options.previousAttempts ?? 0) + 1,
       get signal() {
         return scope.signal;
       },
     });
     return isPromiseLike(result) ? await scope.race(Promise.resolve(result)) : result;
   } catch (error) {
-    if (scope.aborted) throw abortError(scope.signal);
-    if (options.maxAttempts <= 1 || !isRetryable(error)) throw error;
-    // The delay cockatiel's backoff would give after this attempt; the policies take over
-    // from the next one, their backoff going on from here.
-    const [delayMs] = (options.jitter ? fullJitterGenerator : noJitterGenerator)(
-      previous,
-      backoffOptions(options),
-    );
-    options.onRetry?.({ attempt: previous + 1, delayMs, error });
-    await sleep(delayMs, scope.signal);
-    return withPolicies(
-      attempt,
-      { ...options, maxAttempts: options.maxAttempts - 1, previousAttempts: previous + 1 },
-      scope.signal,
-    );
+    return retryAfterFailure(attempt, options, scope, error);
   }
+}
+
+/**
+ * Goes on after a first attempt made without a per-attempt timeout (attempt
+ * `previousAttempts + 1`) failed with `error`: the retries `executeWithRetry` would make.
+ */
+export async function retryAfterFailure<T>(
+  attempt: (context: AttemptContext) => Promise<T> | T,
+  options: RetryOptions,
+  scope: AbortScope,
+  error: unknown,
+): Promise<T> {
+  if (scope.aborted) throw abortError(scope.signal);
+  if (options.maxAttempts <= 1 || !isRetryable(error)) throw error;
+  const previous = options.previousAttempts ?? 0;
+  // The delay cockatiel's backoff would give after this attempt; the policies take over
+  // from the next one, their backoff going on from here.
+  const [delayMs] = (options.jitter ? fullJitterGenerator : noJitterGenerator)(
+    previous,
+    backoffOptions(options),
+  );
+  options.onRetry?.({ attempt: previous + 1, delayMs, error });
+  await sleep(delayMs, scope.signal);
+  return withPolicies(
+    attempt,
+    { ...options, maxAttempts: options.maxAttempts - 1, previousAttempts: previous + 1 },
+    scope.signal,
+  );
 }
 
 const backoffOptions = (options: RetryOptions): IExponentialBackoffOptions<number> => ({
@@ -93,7 +106,7 @@ const backoffOptions = (options: RetryOptions): IExponentialBackoffOptions<numbe
   generator: noJitterGenerator,
 });
 
-const isPromiseLike = <T>(value: Promise<T> | T): value is Promise<T> =>
+export const isPromiseLike = <T>(value: PromiseLike<T> | T): value is PromiseLike<T> =>
   typeof (value as { then?: unknown } | null)?.then === "function";
 
 async function withPolicies<T>(

@@ -23,7 +23,8 @@ import type { CompiledPipeline } from "./dag.ts";
 import { errorMessage } from "./errors.ts";
 import { cachedAncestorsOf } from "./graph.ts";
 import type { EngineHooks } from "./hooks.ts";
-import { runNode } from "./node-runner.ts";
+import { nodeContext, type SignalSource } from "./node-context.ts";
+import { type NodeHost, type NodeOutcome, runNode } from "./node-runner.ts";
 import type { NodeSlots } from "./node-slots.ts";
 import type { NodeContext, NodeHandler } from "./nodes/types.ts";
 import type { OutputLimits } from "./run-outputs.ts";
@@ -69,6 +70,8 @@ export class RunExecution {
   readonly #record: RunRecorder;
   readonly #abort = new AbortGroup();
   readonly #breakers: RunBreakers;
+  /** What the executions of this run's nodes are given (see runNode). */
+  readonly #host: NodeHost;
   readonly #slots: RunSlots;
   readonly #logger: Logger;
   readonly #stored: readonly NodeRunRecord[];
@@ -105,6 +108,18 @@ export class RunExecution {
     this.#breakers = services.breakers.forRun(run.pipelineId);
     this.#startedAt = run.startedAt ?? new Date();
     this.#logger = services.logger.child({ runId: run.id, pipelineId: run.pipelineId });
+    this.#host = {
+      definition: pipeline.definition,
+      handlers: services.handlers,
+      breakers: this.#breakers,
+      logger: this.#logger,
+      availability: services.availability,
+      attempts: (nodeId) => this.#record.attempts(nodeId),
+      context: (node, attempt, scope) => this.#context(node, attempt, scope),
+      started: (node, attempt) => this.#record.nodeStarted(node, attempt),
+      retrying: (node, attempt, delayMs, error) =>
+        this.#record.nodeRetrying(node.id, attempt, delayMs, error),
+    };
     this.#slots = new RunSlots(
       services.slots,
       pipeline.definition.maxConcurrency,
@@ -247,30 +262,25 @@ export class RunExecution {
   }
 
   /** @param signal read only when the handler asks for it (see AbortGroup) */
-  #context(
-    node: NodeDefinition,
-    attempt: number,
-    signal: { readonly signal: AbortSignal },
-  ): NodeContext {
-    return {
-      runId: this.id,
-      pipelineId: this.run.pipelineId,
-      node,
-      config: node.config,
-      inputs: this.#state.inputsOf(node.id),
-      upstream: (id) =>
-        cachedAncestorsOf(node.id, this.#pipeline.incoming).has(id)
-          ? this.#record.completedOutput(id)
-          : undefined,
-      trigger: (this.run.triggerData ?? null) as JsonValue,
-      attempt,
-      get signal() {
-        return signal.signal;
+  #context(node: NodeDefinition, attempt: number, signal: SignalSource): NodeContext {
+    return nodeContext(
+      {
+        runId: this.id,
+        pipelineId: this.run.pipelineId,
+        node,
+        inputs: this.#state.inputsOf(node.id),
+        upstream: (id) =>
+          cachedAncestorsOf(node.id, this.#pipeline.incoming).has(id)
+            ? this.#record.completedOutput(id)
+            : undefined,
+        trigger: (this.run.triggerData ?? null) as JsonValue,
+        attempt,
+        logger: this.#logger,
+        expression: this.#pipeline.conditions.get(node.id),
+        startedBefore: this.#interrupted(node.id),
       },
-      logger: this.#logger,
-      expression: this.#pipeline.conditions.get(node.id),
-      startedBefore: this.#interrupted(node.id),
-    };
+      signal,
+    );
   }
 
   /** When a node interrupted elsewhere (it was running when the run was taken over) began. */
@@ -331,42 +341,25 @@ export class RunExecution {
   #start(node: NodeDefinition, slotted: boolean): void {
     this.#running++;
     const member = this.#abort.member();
-    const settled = () => {
+    runNode(this.#host, node, member, (outcome) => this.#finish(node, member, slotted, outcome));
+  }
+
+  /** @param member the node's share of the run's abort (see AbortGroup) */
+  #finish(node: NodeDefinition, member: GroupMember, slotted: boolean, outcome: NodeOutcome): void {
+    try {
+      if (this.#ending || outcome.kind === "aborted") return;
+      if (outcome.kind === "completed") this.#completed(node, outcome.attempt, outcome.output);
+      else this.#failed(node, outcome.attempt, outcome.error);
+    } catch (error) {
+      // A bug of the engine's own, not the node's.
+      this.#logger.error({ err: error, nodeId: node.id }, "node outcome could not be recorded");
+    } finally {
       member.release();
       this.#running--;
       if (slotted) this.#slots.release();
       if (this.#running === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
       this.#drain();
-    };
-    this.#execute(node, member).then(settled, (error: unknown) => {
-      // runNode never throws: this is a bug of the engine's own, not the node's.
-      if (!member.aborted)
-        this.#logger.error({ err: error, nodeId: node.id }, "node task failed unexpectedly");
-      settled();
-    });
-  }
-
-  /** @param abort the node's own, aborted with the run (see AbortGroup) */
-  async #execute(node: NodeDefinition, abort: GroupMember): Promise<void> {
-    const outcome = await runNode(
-      {
-        definition: this.#pipeline.definition,
-        node,
-        handler: this.#services.handlers[node.type],
-        previousAttempts: this.#record.attempts(node.id),
-        abort,
-        breakers: this.#breakers,
-        logger: this.#logger,
-        contextFor: (attempt) => this.#context(node, attempt.attempt, attempt),
-        onStarted: (attempt) => this.#record.nodeStarted(node, attempt),
-        onRetrying: (attempt, delayMs, error) =>
-          this.#record.nodeRetrying(node.id, attempt, delayMs, error),
-      },
-      this.#services.availability,
-    );
-    if (this.#ending || outcome.kind === "aborted") return;
-    if (outcome.kind === "completed") this.#completed(node, outcome.attempt, outcome.output);
-    else this.#failed(node, outcome.attempt, outcome.error);
+    }
   }
 
   #timeOut(): void {

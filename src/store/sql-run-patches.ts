@@ -5,7 +5,7 @@
  */
 import type { RunStatus } from "../domain/status.ts";
 import { TERMINAL_RUN_STATUSES } from "../domain/status.ts";
-import type { SqlExecutor, SqlValue } from "./sql.ts";
+import { type SqlExecutor, type SqlValue, sqliteTimestamp } from "./sql.ts";
 import type { RunPatch } from "./types.ts";
 
 const TERMINAL = [...TERMINAL_RUN_STATUSES];
@@ -50,18 +50,8 @@ export async function applyRunPatchesTogether(
   // Two patches of one run in a batch apply in order, each seeing the other's effect.
   if (new Set(patches.map((patch) => patch.id)).size < patches.length)
     return applyRunPatchesOneByOne(tx, patches);
-  const shapes = new Map<string, RunPatch[]>();
-  for (const patch of patches) {
-    const fields = PATCH_FIELDS.filter((field) => patch[field] !== undefined);
-    if (fields.length === 0) continue;
-    const key = fields.join(",");
-    const group = shapes.get(key);
-    if (group) group.push(patch);
-    else shapes.set(key, [patch]);
-  }
   const endings: RunEnding[] = [];
-  for (const [key, group] of shapes) {
-    const fields = key.split(",") as (typeof PATCH_FIELDS)[number][];
+  for (const [fields, group] of byShape(patches)) {
     const columns = ["id", ...fields];
     const arrays = columns.map((column) =>
       group.map((patch) => (patch as unknown as Record<string, SqlValue>)[column] ?? null),
@@ -89,6 +79,62 @@ export async function applyRunPatchesTogether(
     }
   }
   return endings;
+}
+
+/**
+ * SQLite: the same, the rows of each group given as one JSON array (json_each) instead of a
+ * statement per run: for 2,000 one-node runs ending in one commit, the statement per run was a
+ * tenth of the engine's whole time. Same rule as applyRunPatch.
+ */
+export async function applyRunPatchesAsJson(
+  tx: SqlExecutor,
+  patches: readonly RunPatch[],
+): Promise<RunEnding[]> {
+  if (patches.length < 2 || new Set(patches.map((patch) => patch.id)).size < patches.length)
+    return applyRunPatchesOneByOne(tx, patches);
+  const endings: RunEnding[] = [];
+  for (const [fields, group] of byShape(patches)) {
+    const columns = ["id", ...fields];
+    const rows = group.map((patch) =>
+      columns.map((column) => {
+        const value = (patch as unknown as Record<string, SqlValue | undefined>)[column] ?? null;
+        return value instanceof Date ? sqliteTimestamp(value) : value;
+      }),
+    );
+    const terminal = TERMINAL.map(() => "?").join(", ");
+    const sets = fields.map((field) => `"${field}" = u."${field}"`);
+    if (fields.includes("status"))
+      sets.push(
+        `"ownerId" = CASE WHEN u."status" IN (${terminal}) THEN NULL ELSE "ownerId" END`,
+        `"leaseExpiresAt" = CASE WHEN u."status" IN (${terminal}) THEN NULL ELSE "leaseExpiresAt" END`,
+      );
+    const statusParams = fields.includes("status") ? [...TERMINAL, ...TERMINAL] : [];
+    const updated = await tx.query<{ pipelineId: string; status: string }>(
+      `UPDATE "PipelineRun" SET ${sets.join(", ")} FROM (SELECT ${columns.map((column, i) => `value ->> ${i} AS "${column}"`).join(", ")} FROM json_each(?)) AS u WHERE "PipelineRun"."id" = u."id" AND "PipelineRun"."status" NOT IN (${terminal}) RETURNING "pipelineId", "status"`,
+      [...statusParams, JSON.stringify(rows), ...TERMINAL],
+    );
+    if (!fields.includes("status")) continue;
+    for (const row of updated) {
+      const status = String(row.status) as RunStatus;
+      if (TERMINAL_RUN_STATUSES.has(status))
+        endings.push({ pipelineId: String(row.pipelineId), status });
+    }
+  }
+  return endings;
+}
+
+/** Patches grouped by the fields they set (patches that set none are left out). */
+function byShape(patches: readonly RunPatch[]): Map<(typeof PATCH_FIELDS)[number][], RunPatch[]> {
+  const shapes = new Map<string, { fields: (typeof PATCH_FIELDS)[number][]; group: RunPatch[] }>();
+  for (const patch of patches) {
+    const fields = PATCH_FIELDS.filter((field) => patch[field] !== undefined);
+    if (fields.length === 0) continue;
+    const key = fields.join(",");
+    const shape = shapes.get(key);
+    if (shape) shape.group.push(patch);
+    else shapes.set(key, { fields, group: [patch] });
+  }
+  return new Map([...shapes.values()].map(({ fields, group }) => [fields, group]));
 }
 
 /**

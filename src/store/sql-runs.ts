@@ -27,7 +27,7 @@ import {
   nodeRunRow,
 } from "./sql-rows.ts";
 import { insertRuns, insertRunsAtOnce } from "./sql-run-create.ts";
-import { applyRunPatchesOneByOne, applyRunPatchesTogether } from "./sql-run-patches.ts";
+import { applyRunPatchesAsJson, applyRunPatchesTogether } from "./sql-run-patches.ts";
 import { latestRunsQuery, listRunsQuery, RUN_COLUMNS } from "./sql-run-queries.ts";
 import type {
   CommitOutcome,
@@ -254,7 +254,7 @@ export abstract class SqlRuns extends SqlLeases {
       const endings =
         this.sql.dialect === "postgresql"
           ? await applyRunPatchesTogether(tx, sorted)
-          : await applyRunPatchesOneByOne(tx, sorted);
+          : await applyRunPatchesAsJson(tx, sorted);
       for (const ended of endings) {
         const counted = counterOf(ended.status);
         if (!counted) continue;
