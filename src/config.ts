@@ -20,6 +20,8 @@ export interface Config {
   readonly databaseUrl: string;
   /** Which database `databaseUrl` selects. */
   readonly databaseProvider: "sqlite" | "postgresql";
+  /** PostgreSQL: statements prepared per connection (off behind a pooler that cannot keep them). */
+  readonly databasePreparedStatements: boolean;
   /** Set: live events and cancel signals go through Redis, so several instances can serve. */
   readonly redisUrl: string | undefined;
   /** @default "info" */
@@ -137,6 +139,7 @@ export class ConfigError extends Error {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+const MiB = 1024 * 1024;
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -367,6 +370,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     port: int(env, "PORT", 4000, 0, 65535),
     host,
     ...databaseFrom(env, cwd),
+    databasePreparedStatements: flag(env, "DATABASE_PREPARED_STATEMENTS", true),
     redisUrl,
     logLevel,
     maxConcurrentNodes: int(env, "MAX_CONCURRENT_NODES", 64, 1, 100_000),
@@ -378,15 +382,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxEdges: int(env, "MAX_PIPELINE_EDGES", 50_000, 0, 5_000_000),
       maxConfigBytes: int(env, "MAX_CONFIG_BYTES", 64 * 1024, 256, 64 * 1024 * 1024),
       maxJsonDepth: int(env, "MAX_JSON_DEPTH", 32, 2, 1000),
-      maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-      maxOutputBytes: int(env, "MAX_OUTPUT_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-      maxRunOutputBytes: int(
-        env,
-        "MAX_RUN_OUTPUT_BYTES",
-        64 * 1024 * 1024,
-        1024,
-        64 * 1024 * 1024 * 1024,
-      ),
+      maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 16 * MiB, 1024, 1024 * MiB),
+      maxOutputBytes: int(env, "MAX_OUTPUT_BYTES", 10 * MiB, 1024, 1024 * MiB),
+      maxRunOutputBytes: int(env, "MAX_RUN_OUTPUT_BYTES", 64 * MiB, 1024, 64 * 1024 * MiB),
     },
     maxActiveRuns: int(env, "MAX_ACTIVE_RUNS", 256, 1, 1_000_000),
     leaseMs: int(env, "RUN_LEASE_MS", 5_000, 500, 3_600_000),

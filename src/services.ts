@@ -58,6 +58,7 @@ export async function createServices(
     (await openStore({
       databaseUrl: config.databaseUrl,
       provider: config.databaseProvider,
+      preparedStatements: config.databasePreparedStatements,
       logger,
       onMigrated: ({ applied, changed }) => {
         if (applied.length > 0) logger.info({ applied }, "database migrated");

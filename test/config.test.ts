@@ -24,6 +24,7 @@ describe("loadConfig defaults", () => {
       host: "127.0.0.1",
       databaseUrl: "file:/srv/pipelines/data/pipelines.db",
       databaseProvider: "sqlite",
+      databasePreparedStatements: true,
       redisUrl: undefined,
       logLevel: "info",
       maxConcurrentNodes: 64,
@@ -192,6 +193,18 @@ describe("loadConfig values", () => {
     expect(loadConfig({ DATABASE_URL: "file::memory:" }, cwd).databaseUrl).toBe("file::memory:");
   });
 
+  it("turns PostgreSQL's prepared statements off with DATABASE_PREPARED_STATEMENTS=off", () => {
+    const prepared = (value: string) =>
+      loadConfig({ DATABASE_PREPARED_STATEMENTS: value }, cwd).databasePreparedStatements;
+    expect(["off", "0", "false", "on", " ON "].map(prepared)).toEqual([
+      false,
+      false,
+      false,
+      true,
+      true,
+    ]);
+  });
+
   it("accepts rediss:// URLs", () => {
     expect(loadConfig({ REDIS_URL: "rediss://cache:6380" }, cwd).redisUrl).toBe(
       "rediss://cache:6380",
@@ -234,6 +247,10 @@ describe("loadConfig rejects bad values with one line naming the variable and th
     [{ MAX_CONCURRENT_NODES: "many" }, 'MAX_CONCURRENT_NODES must be a whole number, got "many"'],
     [{ HOST: "http://host" }, 'HOST must be a host name or address, got "http://host"'],
     [{ MAX_PIPELINE_NODES: "0" }, "MAX_PIPELINE_NODES must be between 1 and 1000000, got 0"],
+    [
+      { DATABASE_PREPARED_STATEMENTS: "never" },
+      'DATABASE_PREPARED_STATEMENTS must be on or off, got "never"',
+    ],
   ];
 
   it.each(cases)("%o", (env, message) => {

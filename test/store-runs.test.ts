@@ -78,6 +78,45 @@ describeStore("store", (store) => {
       ]);
     });
 
+    it("a run onlyIfCurrent is created at its pipeline's version and refused with VERSION_CHANGED once the pipeline moved on, on every path", async () => {
+      const [a, b] = [await createPipeline("a"), await createPipeline("b")];
+      const current = { onlyIfCurrent: true };
+      // At the version stored: created, whichever way the batch is written.
+      const [fresh] = await store.createRuns([{ run: newRun(a, current) }]);
+      const mixed = await store.createRuns([
+        { run: newRun(a, current), events: [event(1, "RUN_STARTED")] },
+        { run: newRun(b, current) },
+      ]);
+      expect(
+        [fresh, ...mixed].map((r) => (r instanceof Error ? r.message : r?.pipelineVersion)),
+      ).toEqual([1, 1, 1]);
+      const a2 = (await store.updatePipeline(a.id, smallDefinition))!;
+      expect(a2.version).toBe(2);
+      // Started from version 1 after the update: refused; version 2, and b, still created.
+      const stale = await store.createRuns([
+        { run: newRun(a, current) },
+        { run: newRun(a, current) },
+      ]);
+      const together = await store.createRuns([
+        { run: newRun(a, current) },
+        { run: newRun(a2, current) },
+        { run: newRun(b, current), events: [event(1, "RUN_STARTED")] },
+        { run: newRun(a) },
+        { run: newRun({ ...b, id: MISSING_ID }, current) },
+      ]);
+      const outcome = (r: (typeof together)[number]) =>
+        r instanceof Error ? (r as { code?: string }).code : r.pipelineVersion;
+      expect(stale.map(outcome)).toEqual(["VERSION_CHANGED", "VERSION_CHANGED"]);
+      expect(together.map(outcome)).toEqual(["VERSION_CHANGED", 2, 1, 1, "NOT_FOUND"]);
+      expect(stale[0]).toMatchObject({
+        message: `pipeline "${a.id}" is no longer at version 1`,
+      });
+      // Refused runs are neither stored nor counted.
+      const [countA, countB] = await store.getPipelines([a.id, b.id]);
+      expect([countA?.runCount, countB?.runCount]).toEqual([4, 2]);
+      expect((await store.listRuns({ first: 100, pipelineId: a.id })).items).toHaveLength(4);
+    });
+
     it("createRun stores a re-run's link and its first node runs with the run, atomically", async () => {
       const pipeline = await createPipeline();
       const source = await createRun(pipeline, { status: "FAILED" });

@@ -39,6 +39,8 @@ import { RunWriter } from "./writer.ts";
 
 /** How long stop() waits at most for the last writes when the database does not answer. */
 const FINAL_FLUSH_MS = 10_000;
+/** A new run's fields, but where it stands. */
+type RunBase = Omit<NewRun, "status" | "error" | "startedAt" | "completedAt">;
 
 export class Engine {
   readonly store: Store;
@@ -198,22 +200,17 @@ export class Engine {
    */
   async runPipeline(pipelineId: string, triggerData: JsonValue = null): Promise<RunRecord> {
     assertJsonWithinLimits(triggerData, this.#limits, "triggerData");
-    const pipeline = await this.#creation.pipeline(pipelineId);
-    if (!pipeline) throw new NotFoundError("pipeline", pipelineId);
-    const outcome = this.#compiled.get(pipelineId, pipeline.version, pipeline.definition);
-    const base = {
-      pipelineId,
-      pipelineVersion: pipeline.version,
-      triggerData,
-      definition: pipeline.definition,
-    };
-    if (!outcome.valid) return this.#refuse(base, outcome.errors);
-    return this.#start({
-      ...base,
-      status: "QUEUED",
-      error: null,
-      startedAt: null,
-      completedAt: null,
+    return this.#creation.withPipeline(pipelineId, (pipeline, onlyIfCurrent) => {
+      const outcome = this.#compiled.get(pipelineId, pipeline.version, pipeline.definition);
+      const base = {
+        pipelineId,
+        pipelineVersion: pipeline.version,
+        triggerData,
+        definition: pipeline.definition,
+        onlyIfCurrent,
+      };
+      if (!outcome.valid) return this.#refuse(base, outcome.errors);
+      return this.#start(base);
     });
   }
 
@@ -254,18 +251,11 @@ export class Engine {
       fromFailure,
       this.#options.outputLimits,
     );
-    return this.#start(
-      { ...base, status: "QUEUED", error: null, startedAt: null, completedAt: null },
-      events,
-      nodeRuns,
-    );
+    return this.#start(base, events, nodeRuns);
   }
 
   /** A FAILED run of a pipeline version that does not validate, with the seed's message. */
-  #refuse(
-    base: Omit<NewRun, "status" | "error" | "startedAt" | "completedAt">,
-    errors: readonly ValidationError[],
-  ): Promise<RunRecord> {
+  #refuse(base: RunBase, errors: readonly ValidationError[]): Promise<RunRecord> {
     const now = new Date();
     const error = validationFailureMessage(errors);
     return this.#createRun(
@@ -276,10 +266,17 @@ export class Engine {
 
   /** Creates a queued run and starts it here if this instance has room. */
   async #start(
-    queued: NewRun,
+    fields: RunBase,
     events: NewRunRequest["events"] = [],
     nodeRuns: NewRunRequest["nodeRuns"] = [],
   ): Promise<RunRecord> {
+    const queued: NewRun = {
+      ...fields,
+      status: "QUEUED",
+      error: null,
+      startedAt: null,
+      completedAt: null,
+    };
     if (
       !this.#ownership.taking ||
       this.#active.size + this.#starting >= this.#ownership.maxActiveRuns

@@ -23,6 +23,8 @@ export interface OpenStoreOptions {
   readonly onMigrated?: (outcome: MigrationOutcome) => void;
   /** PostgreSQL connections in the pool. @default 10 */
   readonly poolSize?: number;
+  /** PostgreSQL: name the SQL layer's statements, so that each is planned once per connection. @default true */
+  readonly preparedStatements?: boolean;
   /** Where connection errors are reported. @default silent */
   readonly logger?: Pick<Logger, "warn" | "debug">;
 }
@@ -127,7 +129,9 @@ async function openPostgres(options: OpenStoreOptions): Promise<Store> {
     await pool.end();
     throw error;
   }
-  const sql = createPgDriver(pool, undefined, options.logger);
+  const sql = createPgDriver(pool, undefined, options.logger, {
+    preparedStatements: options.preparedStatements,
+  });
   const factory = countingFactory(new PrismaPg(pool), sql.stats);
   const prisma = new PostgresClient({ adapter: factory });
   return new SqlStore({

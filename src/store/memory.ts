@@ -32,7 +32,7 @@ import type {
   Store,
   WriteBatch,
 } from "./types.ts";
-import { StoreError } from "./types.ts";
+import { StoreError, versionChanged } from "./types.ts";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -169,10 +169,11 @@ export class MemoryStore implements Store {
   ): Promise<RunRecord> {
     const pipeline = this.#pipelines.get(run.pipelineId);
     if (!pipeline) throw new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
+    if (run.onlyIfCurrent && pipeline.version !== run.pipelineVersion) throw versionChanged(run);
     // As the databases' (runId, seq) key would.
     if (new Set(events.map((e) => e.seq)).size !== events.length)
       throw new Error("duplicate event seq");
-    const { lease, rerunOf, ...fields } = run;
+    const { lease, rerunOf, onlyIfCurrent: _current, ...fields } = run;
     const record: Mutable<RunRecord> = {
       ...clone(fields),
       id: newId(),

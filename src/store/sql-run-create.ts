@@ -4,6 +4,10 @@
  * one statement per pipeline in id order: the update takes each pipeline's row lock, so runs
  * of one pipeline created concurrently queue behind it instead of deadlocking, and a pipeline
  * found missing (deleted since the caller read it) gives its runs a clean NOT_FOUND.
+ *
+ * A run `onlyIfCurrent` is checked against the pipeline's version under that same lock: a
+ * pipeline updated since the caller read it gives the run VERSION_CHANGED, and it is neither
+ * inserted nor counted.
  */
 import type { PipelineDefinition } from "../domain/definition.ts";
 import type { RunRecord } from "../domain/records.ts";
@@ -11,7 +15,7 @@ import { counterOf } from "../domain/status.ts";
 import { stringifyJson } from "./codec.ts";
 import { newId } from "./ids.ts";
 import type { SqlColumn, SqlExecutor, SqlValue } from "./sql.ts";
-import { type NewRunRequest, StoreError } from "./types.ts";
+import { type NewRunRequest, StoreError, versionChanged } from "./types.ts";
 
 const RUN_INSERT_COLUMNS: readonly SqlColumn[] = [
   { name: "id", pgType: "text" },
@@ -64,49 +68,109 @@ function countsOf(requests: readonly NewRunRequest[]) {
 
 const COUNT_RUNS = `UPDATE "Pipeline" SET "runCount" = "runCount" + ?, "successCount" = "successCount" + ?, "errorCount" = "errorCount" + ? WHERE "id" = ?`;
 
+/** The current versions of the pipelines of runs `onlyIfCurrent`, rows locked in id order. */
+const CURRENT_VERSIONS = {
+  postgresql: `SELECT "id", "version" FROM "Pipeline" WHERE "id" = ANY(?::text[]) ORDER BY "id" FOR UPDATE`,
+  // The caller's transaction holds SQLite's write lock already.
+  sqlite: `SELECT "id", "version" FROM "Pipeline" WHERE "id" IN (SELECT value FROM json_each(?))`,
+};
+
+/** The runs `onlyIfCurrent` whose pipeline is (still there and) at another version now. */
+async function staleRequests(
+  tx: SqlExecutor,
+  dialect: "sqlite" | "postgresql",
+  requests: readonly NewRunRequest[],
+): Promise<ReadonlySet<NewRunRequest>> {
+  const checked = requests.filter((request) => request.run.onlyIfCurrent);
+  if (checked.length === 0) return new Set();
+  const ids = [...new Set(checked.map((request) => request.run.pipelineId))];
+  const rows = await tx.query<{ id: string; version: number }>(CURRENT_VERSIONS[dialect], [
+    dialect === "postgresql" ? (ids as unknown as SqlValue) : JSON.stringify(ids),
+  ]);
+  const versions = new Map(rows.map((row) => [row.id, Number(row.version)]));
+  return new Set(
+    checked.filter(({ run }) => {
+      const version = versions.get(run.pipelineId);
+      return version !== undefined && version !== run.pipelineVersion;
+    }),
+  );
+}
+
 /** Moves the counters and inserts the runs, inside the caller's transaction. */
 export async function insertRuns(
   tx: SqlExecutor,
+  dialect: "sqlite" | "postgresql",
   requests: readonly NewRunRequest[],
 ): Promise<CreatedRuns> {
+  const stale = await staleRequests(tx, dialect, requests);
   const existing = new Set<string>();
-  for (const [pipelineId, { runs, successes, errors }] of [...countsOf(requests)].sort(
-    ([a], [b]) => (a < b ? -1 : 1),
-  )) {
+  for (const [pipelineId, { runs, successes, errors }] of [
+    ...countsOf(requests.filter((request) => !stale.has(request))),
+  ].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const counted = await tx.execute(COUNT_RUNS, [runs, successes, errors, pipelineId]);
     if (counted > 0) existing.add(pipelineId);
   }
-  const created = runRows(requests, existing);
+  const created = runRows(requests, existing, stale);
   await tx.insertMany("PipelineRun", RUN_INSERT_COLUMNS, created.rows);
   return created;
 }
 
+const INSERT_AT_ONCE = (counted: string) =>
+  `WITH counted AS (${counted} RETURNING "id") INSERT INTO "PipelineRun" (${RUN_INSERT_COLUMNS.map((c) => `"${c.name}"`).join(", ")}) SELECT * FROM unnest(${RUN_INSERT_COLUMNS.map((c) => `?::${c.pgType}[]`).join(", ")}) WHERE EXISTS (SELECT 1 FROM counted) RETURNING "id"`;
+const INSERT_ANY_VERSION = INSERT_AT_ONCE(COUNT_RUNS);
+const INSERT_IF_CURRENT = INSERT_AT_ONCE(`${COUNT_RUNS} AND "version" = ?`);
+
 /**
  * PostgreSQL, runs of one pipeline with no events or node runs of their own (runs started
- * fresh): the counters and the rows in one statement, atomic without a transaction: one round
- * trip instead of four (BEGIN, counters, rows, COMMIT).
+ * fresh), all `onlyIfCurrent` at one version or none of them: the counters and the rows in one
+ * statement, atomic without a transaction: one round trip instead of four (BEGIN, counters,
+ * rows, COMMIT). Null when the requests are not such a batch.
  */
 export async function insertRunsAtOnce(
   sql: SqlExecutor,
   requests: readonly NewRunRequest[],
-): Promise<(RunRecord | StoreError)[]> {
-  const pipelineId = requests[0]!.run.pipelineId;
+): Promise<(RunRecord | StoreError)[] | null> {
+  const first = requests[0]!.run;
+  const fresh = requests.every(
+    ({ run, events, nodeRuns }) =>
+      !events?.length &&
+      !nodeRuns?.length &&
+      run.pipelineId === first.pipelineId &&
+      Boolean(run.onlyIfCurrent) === Boolean(first.onlyIfCurrent) &&
+      (!first.onlyIfCurrent || run.pipelineVersion === first.pipelineVersion),
+  );
+  if (!fresh) return null;
+  const { pipelineId } = first;
   const { runs, successes, errors } = countsOf(requests).get(pipelineId)!;
-  const created = runRows(requests, new Set([pipelineId]));
-  const columns = RUN_INSERT_COLUMNS.map((c) => `"${c.name}"`).join(", ");
+  const created = runRows(requests, new Set([pipelineId]), new Set());
   const arrays = RUN_INSERT_COLUMNS.map((_, i) => created.rows.map((row) => row[i] ?? null));
+  const counted = first.onlyIfCurrent
+    ? [runs, successes, errors, pipelineId, first.pipelineVersion]
+    : [runs, successes, errors, pipelineId];
   const inserted = await sql.query<{ id: string }>(
-    `WITH counted AS (${COUNT_RUNS} RETURNING "id") INSERT INTO "PipelineRun" (${columns}) SELECT * FROM unnest(${RUN_INSERT_COLUMNS.map((c) => `?::${c.pgType}[]`).join(", ")}) WHERE EXISTS (SELECT 1 FROM counted) RETURNING "id"`,
-    [runs, successes, errors, pipelineId, ...(arrays as unknown as SqlValue[])],
+    first.onlyIfCurrent ? INSERT_IF_CURRENT : INSERT_ANY_VERSION,
+    [...counted, ...(arrays as unknown as SqlValue[])],
   );
   if (inserted.length > 0) return created.records;
-  return requests.map(() => new StoreError("NOT_FOUND", `pipeline "${pipelineId}" does not exist`));
+  // Nothing inserted: the pipeline is gone, or (only then asked) at another version.
+  const found =
+    first.onlyIfCurrent &&
+    (await sql.query(`SELECT 1 FROM "Pipeline" WHERE "id" = ?`, [pipelineId])).length > 0;
+  return requests.map(() =>
+    found
+      ? versionChanged(first)
+      : new StoreError("NOT_FOUND", `pipeline "${pipelineId}" does not exist`),
+  );
 }
 
-/** The records and rows of the runs whose pipeline exists; NOT_FOUND for the others. */
+/**
+ * The records and rows of the runs whose pipeline exists; NOT_FOUND for the others, and
+ * VERSION_CHANGED for the `stale` ones.
+ */
 function runRows(
   requests: readonly NewRunRequest[],
   existing: ReadonlySet<string>,
+  stale: ReadonlySet<NewRunRequest>,
 ): CreatedRuns & {
   rows: SqlValue[][];
 } {
@@ -115,6 +179,7 @@ function runRows(
   const rows: SqlValue[][] = [];
   const records = requests.map((request): RunRecord | StoreError => {
     const { run } = request;
+    if (stale.has(request)) return versionChanged(run);
     if (!existing.has(run.pipelineId))
       return new StoreError("NOT_FOUND", `pipeline "${run.pipelineId}" does not exist`);
     const record: RunRecord = {

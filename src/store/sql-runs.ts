@@ -56,15 +56,12 @@ export abstract class SqlRuns extends SqlLeases {
 
   async createRuns(requests: readonly NewRunRequest[]): Promise<(RunRecord | StoreError)[]> {
     if (requests.length === 0) return [];
-    const fresh = requests.every(
-      (r) =>
-        !r.events?.length &&
-        !r.nodeRuns?.length &&
-        r.run.pipelineId === requests[0]!.run.pipelineId,
-    );
-    if (this.sql.dialect === "postgresql" && fresh) return insertRunsAtOnce(this.sql, requests);
+    if (this.sql.dialect === "postgresql") {
+      const created = await insertRunsAtOnce(this.sql, requests);
+      if (created) return created;
+    }
     return this.sql.transaction(async (tx) => {
-      const { records, inserted } = await insertRuns(tx, requests);
+      const { records, inserted } = await insertRuns(tx, this.sql.dialect, requests);
       await tx.insertMany(
         "RunEvent",
         EVENT_COLUMNS,

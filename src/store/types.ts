@@ -90,6 +90,12 @@ export interface NewRun {
   readonly lease?: LeaseArgs;
   /** The run this one re-runs. */
   readonly rerunOf?: string | null;
+  /**
+   * Create the run only while `pipelineVersion` is still the pipeline's version, otherwise
+   * fail it with VERSION_CHANGED: a caller that read the pipeline earlier (and kept it) then
+   * never starts a run of a definition that has been replaced.
+   */
+  readonly onlyIfCurrent?: boolean;
 }
 
 /** One run to create, with its first events and node runs. */
@@ -227,9 +233,17 @@ export interface Store {
 export class StoreError extends Error {
   override readonly name = "StoreError";
   constructor(
-    readonly code: "NOT_FOUND" | "CONFLICT" | "UNAVAILABLE",
+    readonly code: "NOT_FOUND" | "CONFLICT" | "UNAVAILABLE" | "VERSION_CHANGED",
     message: string,
   ) {
     super(message);
   }
+}
+
+/** The error of a run `onlyIfCurrent` whose pipeline has moved on to another version. */
+export function versionChanged(run: Pick<NewRun, "pipelineId" | "pipelineVersion">): StoreError {
+  return new StoreError(
+    "VERSION_CHANGED",
+    `pipeline "${run.pipelineId}" is no longer at version ${run.pipelineVersion}`,
+  );
 }
